@@ -1,0 +1,82 @@
+//! Sessions: the unit of isolation. A session owns its limits (and, as the
+//! filesystem and network layers land, its filesystem view and network policy);
+//! each of its calls runs in a fresh instance.
+
+use std::sync::Arc;
+
+use crate::call;
+use crate::component::Pre;
+use crate::engine::Runtime;
+use crate::error::CallError;
+use crate::limits::Limits;
+use crate::toolbox::Toolbox;
+
+/// What a call returns to the caller (and, as `content`, to the model).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    /// Text for the model, capped at [`Limits::result_bytes`].
+    pub content: String,
+    /// The tool reported failure.
+    pub is_error: bool,
+    /// Captured stdout, capped at [`Limits::stdout_bytes`].
+    pub stdout: String,
+    /// Captured stderr, capped at [`Limits::stderr_bytes`].
+    pub stderr: String,
+    /// Exit code, for plain commands.
+    pub exit_code: Option<i32>,
+}
+
+/// One agent session's sandbox: its tools, limits and (later) filesystem.
+#[derive(Debug, Clone)]
+pub struct Session {
+    runtime: Runtime,
+    toolbox: Arc<Toolbox>,
+    limits: Limits,
+}
+
+/// Input of a plain command tool.
+#[derive(serde::Deserialize)]
+struct CommandInput {
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    stdin: String,
+}
+
+impl Session {
+    /// A session over `toolbox` with `limits`.
+    pub fn new(runtime: &Runtime, toolbox: Arc<Toolbox>, limits: Limits) -> Self {
+        Session { runtime: runtime.clone(), toolbox, limits }
+    }
+
+    /// The tools this session offers.
+    pub fn toolbox(&self) -> &Toolbox {
+        &self.toolbox
+    }
+
+    /// The limits every call of this session runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates `input` against the tool's schema, then runs the tool in a fresh
+    /// instance. Invalid input never instantiates anything.
+    pub async fn call(&self, tool: &str, input: &str) -> Result<ToolOutput, CallError> {
+        let (component, spec) =
+            self.toolbox.lookup(tool).ok_or_else(|| CallError::UnknownTool { tool: tool.to_string() })?;
+        let parsed: serde_json::Value = serde_json::from_str(input)
+            .map_err(|err| CallError::InputNotJson { tool: tool.to_string(), reason: err.to_string() })?;
+        let violations = spec.violations(&parsed);
+        if !violations.is_empty() {
+            return Err(CallError::InputSchema { tool: tool.to_string(), violations });
+        }
+        match &component.pre {
+            Pre::Tool(pre) => call::call_tool(&self.runtime, pre, tool, input, &self.limits).await,
+            Pre::Command(pre) => {
+                let input: CommandInput = serde_json::from_value(parsed)
+                    .map_err(|err| CallError::InputSchema { tool: tool.to_string(), violations: vec![err.to_string()] })?;
+                call::call_command(&self.runtime, pre, tool, input.args, input.stdin, &self.limits).await
+            }
+        }
+    }
+}
