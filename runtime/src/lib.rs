@@ -34,6 +34,7 @@ mod output;
 mod session;
 mod spec;
 mod toolbox;
+pub mod vfs;
 
 pub use cache::CompiledCache;
 pub use component::{ComponentKind, ToolComponent};

@@ -3,9 +3,11 @@
 
 mod cache;
 mod calls;
+mod fs_conformance;
 mod isolation;
 mod limits;
 mod loading;
+mod vfs_model;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};

@@ -1,0 +1,1 @@
+//! The session virtual filesystem (being built; see issue "Session virtual filesystem").

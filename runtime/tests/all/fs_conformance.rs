@@ -1,0 +1,1 @@
+//! Differential filesystem conformance: one guest script, real directory vs VFS.

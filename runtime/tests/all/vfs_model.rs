@@ -1,0 +1,1 @@
+//! Property tests: the VFS against a simple model.
