@@ -1,1 +1,74 @@
+//! Shared helpers for the benchmarks: latency sampling and the JSON results file.
+//!
+//! Criterion prints its own statistics; on top of that every benchmark samples
+//! its subject and baselines in the same run, so the ratios hold even on a
+//! shared, noisy machine, and writes the figures to `target/bench-results/`.
 
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// Median, p99 and mean of a set of timed iterations.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Iterations measured.
+    pub samples: usize,
+    /// Median, in microseconds.
+    pub median_us: f64,
+    /// 99th percentile, in microseconds.
+    pub p99_us: f64,
+    /// Mean, in microseconds.
+    pub mean_us: f64,
+}
+
+impl Latency {
+    /// Summarises individual iteration times.
+    pub fn from_samples(mut samples: Vec<Duration>) -> Self {
+        assert!(!samples.is_empty(), "no samples");
+        samples.sort_unstable();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        let total: Duration = samples.iter().sum();
+        Latency {
+            samples: samples.len(),
+            median_us: micros(at(0.5)),
+            p99_us: micros(at(0.99)),
+            mean_us: micros(total) / samples.len() as f64,
+        }
+    }
+}
+
+/// Times `iterations` runs of `f` one by one.
+pub fn sample(iterations: usize, mut f: impl FnMut()) -> Latency {
+    let samples = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    Latency::from_samples(samples)
+}
+
+/// A duration in fractional microseconds.
+pub fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// `target/bench-results/`, created if needed.
+pub fn results_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("bench-results");
+    std::fs::create_dir_all(&dir).expect("create target/bench-results");
+    dir
+}
+
+/// Writes `figures` to `target/bench-results/NAME.json` and prints them.
+pub fn write_results(name: &str, figures: &serde_json::Value) {
+    let path = results_dir().join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(figures).expect("figures serialize");
+    std::fs::write(&path, &text).unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
+    println!("\n{name} results ({}):\n{text}", path.display());
+}

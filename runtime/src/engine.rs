@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::{self, CompiledCache};
 use crate::call::CallState;
@@ -53,6 +53,14 @@ impl Default for RuntimeConfig {
 /// Core instances a component may contain: a Rust wasip2 component has its
 /// main module, the WASI adapter and a few shim modules.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
+/// Bytes of each linear-memory slot kept resident between calls. Rust guests put
+/// a 1 MiB stack first, then data and heap, so 2 MiB covers what a typical call
+/// touches; dirtied pages beyond it are decommitted as usual.
+const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+
+/// Bytes of each table slot kept resident between calls.
+const TABLE_KEEP_RESIDENT: usize = 256 << 10;
 
 pub(crate) struct Inner {
     pub engine: Engine,
@@ -171,11 +179,16 @@ fn wasmtime_config(config: &RuntimeConfig) -> Config {
         .max_tables_per_component(8)
         .total_stacks(instances)
         .max_memory_size(config.max_memory_bytes)
-        // Keep a little of each freed slot's memory resident: resetting it with
-        // memset is cheaper than unmapping and faulting it back in.
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(16 << 10)
-        .async_stack_keep_resident(64 << 10);
+        // Reset freed slots in place instead of unmapping them: with PAGEMAP_SCAN
+        // (Linux ≥ 6.7) only the pages a guest dirtied, within the first
+        // KEEP_RESIDENT bytes, are copied back from the image; nothing is
+        // unmapped, so the next call takes no page faults and no TLB shootdown.
+        // Measured on the 2-core dev machine with `benches/examples/noop_loop`:
+        // 28.6 µs per no-op call with wasmtime's defaults, 10.4 µs with these.
+        // Without PAGEMAP_SCAN, wasmtime falls back to memset + madvise.
+        .pagemap_scan(Enabled::Auto)
+        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT);
 
     let mut wasm = Config::new();
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))

@@ -62,3 +62,16 @@ async fn a_truncated_entry_is_detected() {
 async fn a_garbage_entry_is_detected() {
     assert_recovers_from(|bytes| *bytes = b"definitely not an artifact".to_vec()).await;
 }
+
+#[tokio::test]
+async fn damaged_metadata_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runtime, _) = load_noop(dir.path()).await;
+    let meta = entry_path(&runtime).with_extension("meta");
+    let mut bytes = std::fs::read(&meta).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x01;
+    std::fs::write(&meta, &bytes).unwrap();
+    let (again, _) = load_noop(dir.path()).await;
+    assert_eq!(again.instantiations(), 1, "recompiled and described again");
+}
