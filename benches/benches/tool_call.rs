@@ -75,7 +75,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let wasm = fixtures::bytes(&fixtures::component("noop"));
     let cache_dir = tempfile_dir();
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.clone()), ..RuntimeConfig::default() }).unwrap();
+    let runtime =
+        Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.clone()), ..RuntimeConfig::default() }).unwrap();
     let noop = rt.block_on(runtime.load("noop", wasm.clone())).unwrap();
     let mut toolbox = Toolbox::new();
     toolbox.add(noop).unwrap();
@@ -84,10 +85,15 @@ fn main() {
     assert_eq!(rt.block_on(session.call("noop", "{}")).unwrap().content, "");
     assert_eq!(rt.block_on(baseline.call("noop", "{}")), "");
 
-    let mut criterion = Criterion::default().configure_from_args().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     {
         let mut group = criterion.benchmark_group("tool_call");
-        group.bench_function("this_runtime", |b| b.to_async(&rt).iter(|| async { session.call("noop", "{}").await.unwrap() }));
+        group.bench_function("this_runtime", |b| {
+            b.to_async(&rt).iter(|| async { session.call("noop", "{}").await.unwrap() })
+        });
         group.bench_function("wasmtime_default_config", |b| b.to_async(&rt).iter(|| baseline.call("noop", "{}")));
         group.sample_size(20).bench_function("process_spawn", |b| b.iter(spawn_true));
         group.finish();
@@ -149,12 +155,16 @@ fn tempfile_dir() -> std::path::PathBuf {
 
 /// Calls/second with `sessions` sessions each making `calls` calls, on a
 /// multi-threaded runtime with one worker per core.
-fn throughput_across_sessions(runtime: &Runtime, template: &Session, sessions: usize, calls: usize) -> serde_json::Value {
+fn throughput_across_sessions(
+    runtime: &Runtime,
+    template: &Session,
+    sessions: usize,
+    calls: usize,
+) -> serde_json::Value {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
-    let sessions: Vec<Session> = (0..sessions)
-        .map(|_| Session::new(runtime, Arc::new(template.toolbox().clone()), Limits::default()))
-        .collect();
+    let sessions: Vec<Session> =
+        (0..sessions).map(|_| Session::new(runtime, Arc::new(template.toolbox().clone()), Limits::default())).collect();
     let started = Instant::now();
     rt.block_on(async {
         let tasks: Vec<_> = sessions
@@ -182,7 +192,8 @@ fn sessions_len_times(calls: usize, _workers: usize, elapsed: Duration) -> f64 {
 
 /// Median time to load the component from the compiled cache, and to compile it.
 fn load_times(rt: &tokio::runtime::Runtime, cache_dir: &std::path::Path, wasm: &[u8]) -> (Latency, Latency) {
-    let cached = Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.to_path_buf()), ..RuntimeConfig::default() }).unwrap();
+    let cached =
+        Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.to_path_buf()), ..RuntimeConfig::default() }).unwrap();
     let hits: Vec<Duration> = (0..200)
         .map(|_| {
             let bytes = wasm.to_vec();

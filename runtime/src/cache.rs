@@ -110,7 +110,10 @@ fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
 
 fn write_entry(path: &Path, component: &Component, meta: &Meta) -> Result<(), Box<dyn std::error::Error>> {
     let code = component.serialize().map_err(|err| err.to_string())?;
-    let body = serde_json::to_vec(&MetaFile { artifact_blake3: blake3::hash(&code).to_hex().to_string(), meta: meta.clone() })?;
+    let body = serde_json::to_vec(&MetaFile {
+        artifact_blake3: blake3::hash(&code).to_hex().to_string(),
+        meta: meta.clone(),
+    })?;
     write_atomically(path, &[&code])?;
     write_atomically(&path.with_extension("meta"), &[MAGIC, blake3::hash(&body).as_bytes(), &body])?;
     Ok(())
@@ -133,7 +136,8 @@ fn load_entry(engine: &Engine, artifact: &Path, meta_bytes: &[u8]) -> Result<(Co
     // checksum above proves it; the directory is the operator's, so nobody swaps
     // it in between), and wasmtime itself rejects artifacts from another engine
     // configuration or version.
-    let component = unsafe { Component::deserialize_file(engine, artifact) }.map_err(|err| format!("incompatible artifact: {err}"))?;
+    let component = unsafe { Component::deserialize_file(engine, artifact) }
+        .map_err(|err| format!("incompatible artifact: {err}"))?;
     Ok((component, file.meta))
 }
 

@@ -39,8 +39,15 @@ struct Stdio {
     stderr: CappedOutput,
 }
 
-fn new_store(runtime: &Runtime, limits: &Limits, deadline: Duration, stdin: Option<Vec<u8>>, args: &[String]) -> (Store<CallState>, Stdio) {
-    let stdio = Stdio { stdout: CappedOutput::new(limits.stdout_bytes), stderr: CappedOutput::new(limits.stderr_bytes) };
+fn new_store(
+    runtime: &Runtime,
+    limits: &Limits,
+    deadline: Duration,
+    stdin: Option<Vec<u8>>,
+    args: &[String],
+) -> (Store<CallState>, Stdio) {
+    let stdio =
+        Stdio { stdout: CappedOutput::new(limits.stdout_bytes), stderr: CappedOutput::new(limits.stderr_bytes) };
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(stdio.stdout.clone()).stderr(stdio.stderr.clone()).args(args);
     if let Some(stdin) = stdin {
@@ -191,5 +198,9 @@ fn settle<T>(
         None => format!("{err:#}"),
     };
     let stderr = stdio.stderr.text("stderr");
-    Err(CallError::Trap { tool: tool_name(), reason: truncate(reason, "reason", 2048), stderr: truncate(stderr, "stderr", 2048) })
+    Err(CallError::Trap {
+        tool: tool_name(),
+        reason: truncate(reason, "reason", 2048),
+        stderr: truncate(stderr, "stderr", 2048),
+    })
 }

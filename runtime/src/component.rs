@@ -162,7 +162,11 @@ fn command_tool_name(name: &str) -> Result<String, LoadError> {
     Ok(cleaned)
 }
 
-async fn describe(runtime: &Runtime, name: &str, pre: &ToolComponentPre<CallState>) -> Result<Vec<ToolSpec>, LoadError> {
+async fn describe(
+    runtime: &Runtime,
+    name: &str,
+    pre: &ToolComponentPre<CallState>,
+) -> Result<Vec<ToolSpec>, LoadError> {
     let raw = call::describe(runtime, pre, &runtime.0.config.describe_limits)
         .await
         .map_err(|err| LoadError::BadSpec { name: name.into(), reason: format!("`describe` failed: {err}") })?;
@@ -190,7 +194,10 @@ fn check_specs(name: &str, specs: Vec<ToolSpec>) -> Result<Vec<CheckedSpec>, Loa
     let mut checked: Vec<CheckedSpec> = Vec::with_capacity(specs.len());
     for spec in specs {
         if checked.iter().any(|c| c.spec.name == spec.name) {
-            return Err(LoadError::BadSpec { name: name.into(), reason: format!("tool `{}` is declared twice", spec.name) });
+            return Err(LoadError::BadSpec {
+                name: name.into(),
+                reason: format!("tool `{}` is declared twice", spec.name),
+            });
         }
         checked.push(CheckedSpec::new(spec).map_err(|reason| LoadError::BadSpec { name: name.into(), reason })?);
     }

@@ -88,15 +88,12 @@ impl Runtime {
             name: "engine".into(),
             reason: format!("cannot configure wasmtime: {err}"),
         })?;
-        let linker = crate::linker::build(&engine).map_err(|err| LoadError::Invalid {
-            name: "linker".into(),
-            reason: err.to_string(),
-        })?;
+        let linker = crate::linker::build(&engine)
+            .map_err(|err| LoadError::Invalid { name: "linker".into(), reason: err.to_string() })?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(CompiledCache::new(dir).map_err(|source| LoadError::Io {
-                path: dir.display().to_string(),
-                source,
-            })?),
+            Some(dir) => Some(
+                CompiledCache::new(dir).map_err(|source| LoadError::Io { path: dir.display().to_string(), source })?,
+            ),
             None => None,
         };
         let engine_key = cache::engine_key(&engine);
@@ -128,9 +125,8 @@ impl Runtime {
     /// Loads a component from a file; its stem names a plain command's tool.
     pub async fn load_file(&self, path: impl AsRef<Path>) -> Result<Arc<ToolComponent>, LoadError> {
         let path = path.as_ref();
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
+        let bytes =
+            tokio::fs::read(path).await.map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         self.load(&name, bytes).await
     }

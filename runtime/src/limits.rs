@@ -86,12 +86,7 @@ impl Meter {
 }
 
 impl wasmtime::ResourceLimiter for Meter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
             self.tripped = Some(Tripped::Memory);
             return Ok(false);
@@ -99,12 +94,7 @@ impl wasmtime::ResourceLimiter for Meter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         // Tables hold function references; a tool that needs more than this is broken.
         Ok(desired <= 100_000)
     }

@@ -11,7 +11,7 @@ use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::{WasiView, WasiCtxView};
+use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use crate::call::CallState;
 

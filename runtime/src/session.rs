@@ -73,8 +73,10 @@ impl Session {
         match &component.pre {
             Pre::Tool(pre) => call::call_tool(&self.runtime, pre, tool, input, &self.limits).await,
             Pre::Command(pre) => {
-                let input: CommandInput = serde_json::from_value(parsed)
-                    .map_err(|err| CallError::InputSchema { tool: tool.to_string(), violations: vec![err.to_string()] })?;
+                let input: CommandInput = serde_json::from_value(parsed).map_err(|err| CallError::InputSchema {
+                    tool: tool.to_string(),
+                    violations: vec![err.to_string()],
+                })?;
                 call::call_command(&self.runtime, pre, tool, input.args, input.stdin, &self.limits).await
             }
         }

@@ -44,9 +44,8 @@ pub fn build_workspace(workspace: &Path, watch: &[&Path]) -> PathBuf {
     ] {
         command.env_remove(var);
     }
-    let status = command
-        .status()
-        .unwrap_or_else(|err| panic!("cannot run cargo to build {}: {err}", workspace.display()));
+    let status =
+        command.status().unwrap_or_else(|err| panic!("cannot run cargo to build {}: {err}", workspace.display()));
     assert!(
         status.success(),
         "building the guest workspace {} for {TARGET} failed ({status}); \

@@ -4,7 +4,12 @@
 use runtime::{Runtime, RuntimeConfig};
 
 async fn load_noop(dir: &std::path::Path) -> (Runtime, std::sync::Arc<runtime::ToolComponent>) {
-    let runtime = Runtime::new(RuntimeConfig { max_instances: 16, cache_dir: Some(dir.to_path_buf()), ..RuntimeConfig::default() }).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        max_instances: 16,
+        cache_dir: Some(dir.to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
     let component = runtime.load_file(fixtures::component("noop")).await.expect("noop loads");
     (runtime, component)
 }

@@ -32,10 +32,7 @@ struct RealDirState {
 
 impl WasiView for RealDirState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
     }
 }
 
@@ -45,8 +42,8 @@ fn real_dir_command() -> &'static (Engine, CommandPre<RealDirState>) {
     PRE.get_or_init(|| {
         let engine = Engine::default();
         let path = fixtures::component("fs_script");
-        let component = Component::from_file(&engine, &path)
-            .unwrap_or_else(|err| panic!("compiling {}: {err:?}", path.display()));
+        let component =
+            Component::from_file(&engine, &path).unwrap_or_else(|err| panic!("compiling {}: {err:?}", path.display()));
         let mut linker = Linker::<RealDirState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link wasi");
         let pre = CommandPre::new(linker.instantiate_pre(&component).expect("instantiate_pre"))
@@ -68,17 +65,8 @@ pub async fn run_script_in(host_dir: &Path) -> String {
         .stderr(stderr.clone())
         .preopened_dir(host_dir, GUEST_BASE, FsPerms::ReadWrite)
         .expect("preopen the temp dir");
-    let mut store = Store::new(
-        engine,
-        RealDirState {
-            ctx: builder.build(),
-            table: ResourceTable::new(),
-        },
-    );
-    let command = pre
-        .instantiate_async(&mut store)
-        .await
-        .expect("instantiate fs_script");
+    let mut store = Store::new(engine, RealDirState { ctx: builder.build(), table: ResourceTable::new() });
+    let command = pre.instantiate_async(&mut store).await.expect("instantiate fs_script");
     let result = command.wasi_cli_run().call_run(&mut store).await;
     let transcript = String::from_utf8_lossy(&stdout.contents()).into_owned();
     match result {
@@ -98,13 +86,7 @@ pub async fn run_against_real_dir() -> String {
 
 /// The transcript's step lines (`NN description: result`).
 pub fn step_lines(transcript: &str) -> Vec<&str> {
-    transcript
-        .lines()
-        .filter(|line| {
-            line.split_once(' ')
-                .is_some_and(|(n, _)| n.parse::<u32>().is_ok())
-        })
-        .collect()
+    transcript.lines().filter(|line| line.split_once(' ').is_some_and(|(n, _)| n.parse::<u32>().is_ok())).collect()
 }
 
 /// The result (`ok …` / `err …`) of the step with this exact description.
@@ -123,11 +105,7 @@ pub fn transcript_diff(left: &str, right: &str) -> String {
     for i in 0..left.len().max(right.len()) {
         let (l, r) = (left.get(i).copied(), right.get(i).copied());
         if l != r {
-            out.push_str(&format!(
-                "- {}\n+ {}\n",
-                l.unwrap_or("<none>"),
-                r.unwrap_or("<none>")
-            ));
+            out.push_str(&format!("- {}\n+ {}\n", l.unwrap_or("<none>"), r.unwrap_or("<none>")));
         }
     }
     out
@@ -139,46 +117,20 @@ async fn script_is_deterministic_on_a_real_dir() {
     let second = run_against_real_dir().await;
     println!("{first}");
 
-    assert_eq!(
-        first,
-        second,
-        "two runs differ:\n{}",
-        transcript_diff(&first, &second)
-    );
+    assert_eq!(first, second, "two runs differ:\n{}", transcript_diff(&first, &second));
     let steps = step_lines(&first);
-    assert!(
-        steps.len() >= MIN_STEPS,
-        "only {} steps:\n{first}",
-        steps.len()
-    );
-    assert_eq!(
-        steps.len(),
-        first.lines().count(),
-        "every line is a step:\n{first}"
-    );
-    assert!(
-        !first.contains("(DUPLICATE)"),
-        "step descriptions must be unique:\n{first}"
-    );
+    assert!(steps.len() >= MIN_STEPS, "only {} steps:\n{first}", steps.len());
+    assert_eq!(steps.len(), first.lines().count(), "every line is a step:\n{first}");
+    assert!(!first.contains("(DUPLICATE)"), "step descriptions must be unique:\n{first}");
     for (i, line) in steps.iter().enumerate() {
-        let number: usize = line
-            .split_once(' ')
-            .and_then(|(n, _)| n.parse().ok())
-            .unwrap_or(0);
-        assert_eq!(
-            number,
-            i + 1,
-            "steps are numbered in order: {line}\n{first}"
-        );
+        let number: usize = line.split_once(' ').and_then(|(n, _)| n.parse().ok()).unwrap_or(0);
+        assert_eq!(number, i + 1, "steps are numbered in order: {line}\n{first}");
     }
 
     let expect = |description: &str, prefix: &str| {
         let result = step_result(&first, description)
             .unwrap_or_else(|| panic!("no step {description:?} in transcript:\n{first}"));
-        assert!(
-            result.starts_with(prefix),
-            "step {description:?}: expected {prefix:?}, got {result:?}\n{first}"
-        );
+        assert!(result.starts_with(prefix), "step {description:?}: expected {prefix:?}, got {result:?}\n{first}");
     };
     let expect_errno = |description: &str, errno: i32| {
         let result = step_result(&first, description)
@@ -189,30 +141,18 @@ async fn script_is_deterministic_on_a_real_dir() {
         );
     };
     expect("read file.txt", "ok \"hello world\"");
-    expect(
-        "append after seek to start",
-        "ok seek=0 content=\"bye appended!\"",
-    );
+    expect("append after seek to start", "ok seek=0 content=\"bye appended!\"");
     expect("create_new on existing file.txt", "err AlreadyExists");
     expect("open missing file for reading", "err NotFound");
-    expect(
-        "read back zero-filled gap",
-        "ok \"0123456789\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0X\"",
-    );
+    expect("read back zero-filled gap", "ok \"0123456789\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0X\"");
     expect("set_len shrink to 5", "ok len=5 content=\"01234\"");
     // Rust std on wasip2 has no ErrorKind for ENOTEMPTY (wasi errno 55): `Uncategorized`.
     expect_errno("remove_dir non-empty deep", 55);
-    expect(
-        "rename dir over empty dir",
-        "ok old_exists=false target=[f.txt:file]",
-    );
+    expect("rename dir over empty dir", "ok old_exists=false target=[f.txt:file]");
     expect_errno("rename dir over non-empty dir", 55);
     expect_errno("rename dir over file", 54);
     expect_errno("rename file over empty dir", 31);
-    expect(
-        "rename dir into its own subdirectory",
-        "err InvalidInput 28",
-    );
+    expect("rename dir into its own subdirectory", "err InvalidInput 28");
     expect("rename missing source", "err NotFound 44");
     expect("read via dir/../dot.txt", "ok \"dot\"");
     // `..` out of the preopen: cap-std refuses, wasmtime-wasi answers `not-permitted`.
@@ -226,24 +166,14 @@ async fn script_is_deterministic_on_a_real_dir() {
         expect(escape, "err PermissionDenied 63");
     }
     // Absolute paths outside every preopen never reach the host: wasi-libc says ENOENT.
-    for outside in [
-        "read absolute /etc/passwd",
-        "read_dir absolute /tmp",
-        "write absolute /tmp/fs-script.txt",
-    ] {
+    for outside in ["read absolute /etc/passwd", "read_dir absolute /tmp", "write absolute /tmp/fs-script.txt"] {
         expect(outside, "err NotFound 44");
     }
     expect("write 255-byte name", "ok \"long\"");
     expect("write 256-byte name", "err InvalidFilename 37");
     let written = step_result(&first, "write 1 MiB in 4 KiB pieces").expect("1 MiB write step");
-    let fnv = written
-        .rsplit_once("fnv=")
-        .map(|(_, fnv)| fnv)
-        .expect("fnv in the write step");
+    let fnv = written.rsplit_once("fnv=").map(|(_, fnv)| fnv).expect("fnv in the write step");
     expect("write 1 MiB in 4 KiB pieces", "ok len=1048576 ");
-    expect(
-        "read 1 MiB back",
-        &format!("ok len=1048576 fnv={fnv} match=true"),
-    );
+    expect("read 1 MiB back", &format!("ok len=1048576 fnv={fnv} match=true"));
     expect("set_modified to fixed time", "ok 1234567890.");
 }

@@ -17,7 +17,7 @@ async fn memory_and_globals_do_not_survive_a_call() {
 async fn sessions_running_concurrently_see_only_fresh_instances() {
     let runtime = runtime();
     let hostile = fixture(&runtime, "hostile").await;
-    let sessions: Vec<_> = (0..8).map(|_| session(&runtime, &[hostile.clone()], Limits::default())).collect();
+    let sessions: Vec<_> = (0..8).map(|_| session(&runtime, std::slice::from_ref(&hostile), Limits::default())).collect();
     let mut tasks = Vec::new();
     for session in sessions {
         tasks.push(tokio::spawn(async move {
@@ -42,8 +42,7 @@ async fn guest_sees_no_host_environment() {
     let (_runtime, session) = hostile_session(Limits::default()).await;
     let output = session.call("environment", "{}").await.unwrap();
     assert_eq!(
-        output.content,
-        "vars=[] args=[] cwd=Some(\"/\") root_entries=None etc_passwd=false",
+        output.content, "vars=[] args=[] cwd=Some(\"/\") root_entries=None etc_passwd=false",
         "the guest must see no variables, arguments, directories or host files"
     );
     assert!(!output.content.contains("canary-4f1e"));

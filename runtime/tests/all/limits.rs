@@ -79,7 +79,11 @@ async fn huge_result_is_truncated_with_a_marker() {
     let (_runtime, session) = hostile_session(limits).await;
     let output = session.call("huge_result", r#"{"n": 1000000}"#).await.unwrap();
     assert!(output.content.starts_with(&"y".repeat(100)));
-    assert!(output.content.ends_with("[result truncated: 999900 more bytes omitted, limit 100 bytes]"), "{}", output.content);
+    assert!(
+        output.content.ends_with("[result truncated: 999900 more bytes omitted, limit 100 bytes]"),
+        "{}",
+        output.content
+    );
 }
 
 #[tokio::test]
@@ -131,7 +135,7 @@ async fn host_call_flood_hits_the_host_call_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spinning_tool_does_not_starve_other_sessions() {
     let (runtime, spinner) = hostile_session(Limits { deadline: Duration::from_secs(2), ..Limits::default() }).await;
-    let other = crate::session(&runtime, &spinner.toolbox().components().to_vec(), Limits::default());
+    let other = crate::session(&runtime, spinner.toolbox().components(), Limits::default());
     // Occupy both worker threads with spinning guests; epoch yields must still let
     // the ordinary call through well before the spinners' deadline.
     let spinners: Vec<_> = (0..2)

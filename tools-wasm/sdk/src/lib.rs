@@ -58,6 +58,9 @@ impl<T: Into<String>, E: Display> IntoOutput for Result<T, E> {
     }
 }
 
+/// A tool's entry point: raw JSON input to content and error flag.
+type Runner = Box<dyn Fn(&str) -> (String, bool)>;
+
 /// One tool: its name, description, flags, input schema and function.
 pub struct Tool {
     name: &'static str,
@@ -65,7 +68,7 @@ pub struct Tool {
     read_only: bool,
     idempotent: bool,
     schema: fn() -> String,
-    run: Box<dyn Fn(&str) -> (String, bool)>,
+    run: Runner,
 }
 
 impl Tool {

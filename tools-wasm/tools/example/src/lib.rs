@@ -19,11 +19,5 @@ fn word_count(input: WordCountInput) -> String {
 }
 
 export_tools!(
-    Tool::new(
-        "word_count",
-        "Counts the words, lines and bytes of `text`.",
-        word_count
-    )
-    .read_only()
-    .idempotent()
+    Tool::new("word_count", "Counts the words, lines and bytes of `text`.", word_count).read_only().idempotent()
 );
