@@ -16,6 +16,7 @@ use crate::bindings::ToolComponentPre;
 use crate::bindings::exports::agent::tool::tool as guest;
 use crate::engine::Runtime;
 use crate::error::CallError;
+use crate::fs::{CallFs, FsView};
 use crate::limits::{Limits, Meter, Tripped};
 use crate::output::{CappedOutput, truncate};
 use crate::session::ToolOutput;
@@ -25,6 +26,14 @@ pub(crate) struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     meter: Meter,
+    fs: Option<CallFs>,
+}
+
+impl CallState {
+    /// The call's filesystem view, for the `wasi:filesystem` bindings.
+    pub fn fs_view(&mut self) -> FsView<'_> {
+        FsView::new(&mut self.table, self.fs.as_ref())
+    }
 }
 
 impl WasiView for CallState {
@@ -39,23 +48,25 @@ struct Stdio {
     stderr: CappedOutput,
 }
 
-fn new_store(
-    runtime: &Runtime,
-    limits: &Limits,
-    deadline: Duration,
-    stdin: Option<Vec<u8>>,
-    args: &[String],
-) -> (Store<CallState>, Stdio) {
+/// What a call gets besides its input: stdin and args (commands), and its filesystem.
+#[derive(Default)]
+pub(crate) struct CallIo {
+    pub stdin: Option<Vec<u8>>,
+    pub args: Vec<String>,
+    pub fs: Option<CallFs>,
+}
+
+fn new_store(runtime: &Runtime, limits: &Limits, deadline: Duration, io: CallIo) -> (Store<CallState>, Stdio) {
     let stdio =
         Stdio { stdout: CappedOutput::new(limits.stdout_bytes), stderr: CappedOutput::new(limits.stderr_bytes) };
     let mut builder = WasiCtxBuilder::new();
-    builder.stdout(stdio.stdout.clone()).stderr(stdio.stderr.clone()).args(args);
-    if let Some(stdin) = stdin {
+    builder.stdout(stdio.stdout.clone()).stderr(stdio.stderr.clone()).args(&io.args);
+    if let Some(stdin) = io.stdin {
         builder.stdin(MemoryInputPipe::new(stdin));
     }
     let mut table = ResourceTable::new();
     table.set_max_capacity(limits.resources);
-    let state = CallState { wasi: builder.build(), table, meter: Meter::new(limits) };
+    let state = CallState { wasi: builder.build(), table, meter: Meter::new(limits), fs: io.fs };
 
     runtime.0.instantiations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut store = Store::new(runtime.engine(), state);
@@ -85,7 +96,7 @@ pub(crate) async fn describe(
     limits: &Limits,
 ) -> Result<Vec<guest::ToolSpec>, CallError> {
     let deadline = limits.deadline;
-    let (mut store, stdio) = new_store(runtime, limits, deadline, None, &[]);
+    let (mut store, stdio) = new_store(runtime, limits, deadline, CallIo::default());
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance.agent_tool_tool().call_describe(&mut store).await
@@ -101,9 +112,10 @@ pub(crate) async fn call_tool(
     tool: &str,
     input: &str,
     limits: &Limits,
+    fs: Option<CallFs>,
 ) -> Result<ToolOutput, CallError> {
     let deadline = limits.deadline_for(tool);
-    let (mut store, stdio) = new_store(runtime, limits, deadline, None, &[]);
+    let (mut store, stdio) = new_store(runtime, limits, deadline, CallIo { fs, ..CallIo::default() });
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance.agent_tool_tool().call_call(&mut store, tool, input).await
@@ -127,11 +139,13 @@ pub(crate) async fn call_command(
     args: Vec<String>,
     stdin: String,
     limits: &Limits,
+    fs: Option<CallFs>,
 ) -> Result<ToolOutput, CallError> {
     let deadline = limits.deadline_for(tool);
     // argv[0] is the program name, as a native program would see it.
     let argv: Vec<String> = std::iter::once(tool.to_string()).chain(args).collect();
-    let (mut store, stdio) = new_store(runtime, limits, deadline, Some(stdin.into_bytes()), &argv);
+    let (mut store, stdio) =
+        new_store(runtime, limits, deadline, CallIo { stdin: Some(stdin.into_bytes()), args: argv, fs });
     let run = async {
         let command = pre.instantiate_async(&mut store).await?;
         match command.wasi_cli_run().call_run(&mut store).await {

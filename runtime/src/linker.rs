@@ -1,15 +1,15 @@
 //! The WASI surface a tool sees, linked interface by interface.
 //!
 //! Tools get clocks, random, stdio, environment (empty unless an operator adds
-//! non-secret variables), exit, and the filesystem. `wasi:sockets` is left out on
+//! non-secret variables), exit, and the filesystem: the host's own
+//! implementation over the session VFS (`crate::fs`), never a host directory. `wasi:sockets` is left out on
 //! purpose: outbound network access goes through the host's HTTP policy only, so
 //! a component importing sockets is refused at load time.
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
-use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random};
+use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
@@ -77,8 +77,7 @@ pub(crate) fn build(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<CallSt
     cli::terminal_stdin::add_to_linker::<_, WasiCli>(l, CallState::cli)?;
     cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, CallState::cli)?;
     cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, CallState::cli)?;
-    filesystem::types::add_to_linker::<_, WasiFilesystem>(l, CallState::filesystem)?;
-    filesystem::preopens::add_to_linker::<_, WasiFilesystem>(l, CallState::filesystem)?;
+    crate::fs::link(l, CallState::fs_view)?;
     Ok(linker)
 }
 

@@ -8,8 +8,10 @@ use crate::call;
 use crate::component::Pre;
 use crate::engine::Runtime;
 use crate::error::CallError;
+use crate::fs::{CallFs, DEFAULT_MOUNT, Workspace};
 use crate::limits::Limits;
 use crate::toolbox::Toolbox;
+use crate::vfs::{Quota, Timestamp, Vfs};
 
 /// What a call returns to the caller (and, as `content`, to the model).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +28,14 @@ pub struct ToolOutput {
     pub exit_code: Option<i32>,
 }
 
-/// One agent session's sandbox: its tools, limits and (later) filesystem.
+/// One agent session's sandbox: its tools, limits and filesystem.
 #[derive(Debug, Clone)]
 pub struct Session {
     runtime: Runtime,
     toolbox: Arc<Toolbox>,
     limits: Limits,
+    workspace: Workspace,
+    clock: Option<Timestamp>,
 }
 
 /// Input of a plain command tool.
@@ -46,7 +50,26 @@ struct CommandInput {
 impl Session {
     /// A session over `toolbox` with `limits`.
     pub fn new(runtime: &Runtime, toolbox: Arc<Toolbox>, limits: Limits) -> Self {
-        Session { runtime: runtime.clone(), toolbox, limits }
+        let workspace = Workspace::new(Vfs::new(Quota::default()), DEFAULT_MOUNT);
+        Session { runtime: runtime.clone(), toolbox, limits, workspace, clock: None }
+    }
+
+    /// The same session over another filesystem (restored, forked, imported).
+    pub fn with_workspace(mut self, workspace: Workspace) -> Self {
+        self.workspace = workspace;
+        self
+    }
+
+    /// Stamps every write with `now` instead of the system clock, so a re-run of a
+    /// call produces the same filesystem (and the same snapshot root).
+    pub fn with_clock(mut self, now: Timestamp) -> Self {
+        self.clock = Some(now);
+        self
+    }
+
+    /// The session's filesystem.
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
     }
 
     /// The tools this session offers.
@@ -70,15 +93,23 @@ impl Session {
         if !violations.is_empty() {
             return Err(CallError::InputSchema { tool: tool.to_string(), violations });
         }
+        self.workspace.set_now(self.clock.unwrap_or_else(system_now));
+        let fs = Some(CallFs { workspace: self.workspace.clone(), read_only: spec.spec.read_only });
         match &component.pre {
-            Pre::Tool(pre) => call::call_tool(&self.runtime, pre, tool, input, &self.limits).await,
+            Pre::Tool(pre) => call::call_tool(&self.runtime, pre, tool, input, &self.limits, fs).await,
             Pre::Command(pre) => {
                 let input: CommandInput = serde_json::from_value(parsed).map_err(|err| CallError::InputSchema {
                     tool: tool.to_string(),
                     violations: vec![err.to_string()],
                 })?;
-                call::call_command(&self.runtime, pre, tool, input.args, input.stdin, &self.limits).await
+                call::call_command(&self.runtime, pre, tool, input.args, input.stdin, &self.limits, fs).await
             }
         }
     }
+}
+
+/// The system clock as a VFS timestamp (the epoch if the clock is before it).
+fn system_now() -> Timestamp {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp { secs: since.as_secs(), nanos: since.subsec_nanos() }
 }

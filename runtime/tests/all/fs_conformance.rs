@@ -177,3 +177,22 @@ async fn script_is_deterministic_on_a_real_dir() {
     expect("read 1 MiB back", &format!("ok len=1048576 fnv={fnv} match=true"));
     expect("set_modified to fixed time", "ok 1234567890.");
 }
+
+/// Runs the script through the runtime against a fresh session VFS.
+pub async fn run_against_vfs() -> String {
+    let runtime = crate::runtime();
+    let script = crate::fixture(&runtime, "fs_script").await;
+    let session = crate::session(&runtime, &[script], runtime::Limits::default());
+    let input = serde_json::json!({ "args": [GUEST_BASE] }).to_string();
+    let output = session.call("fs_script", &input).await.expect("the script runs");
+    assert!(!output.is_error, "the script failed: {}", output.content);
+    output.stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vfs_matches_a_real_directory() {
+    let real = run_against_real_dir().await;
+    let vfs = run_against_vfs().await;
+    assert!(step_lines(&vfs).len() >= MIN_STEPS, "the VFS run completed:\n{vfs}");
+    assert!(real == vfs, "the VFS differs from a real directory:\n{}", transcript_diff(&real, &vfs));
+}

@@ -17,7 +17,8 @@ async fn memory_and_globals_do_not_survive_a_call() {
 async fn sessions_running_concurrently_see_only_fresh_instances() {
     let runtime = runtime();
     let hostile = fixture(&runtime, "hostile").await;
-    let sessions: Vec<_> = (0..8).map(|_| session(&runtime, std::slice::from_ref(&hostile), Limits::default())).collect();
+    let sessions: Vec<_> =
+        (0..8).map(|_| session(&runtime, std::slice::from_ref(&hostile), Limits::default())).collect();
     let mut tasks = Vec::new();
     for session in sessions {
         tasks.push(tokio::spawn(async move {

@@ -8,6 +8,7 @@ mod isolation;
 mod limits;
 mod loading;
 mod vfs_model;
+mod workspace;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
