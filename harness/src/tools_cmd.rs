@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
-use runtime::{Limits, Runtime, RuntimeConfig, Session, ToolComponent, Toolbox};
+use runtime::{Limits, Runtime, RuntimeConfig, Session, ToolComponent, Toolbox, vfs};
 
 /// Subcommands of `harness tools`.
 #[derive(Subcommand)]
@@ -24,6 +24,12 @@ pub enum ToolsCommand {
         tool: String,
         /// The input, as a JSON document.
         input: String,
+        /// Seed the scratch workspace (`/workspace` in the guest) from this host directory.
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Write the workspace to this host directory afterwards (must not contain the files yet).
+        #[arg(long)]
+        export: Option<PathBuf>,
     },
 }
 
@@ -36,6 +42,12 @@ async fn load(runtime: &Runtime, component: &Path) -> anyhow::Result<Arc<ToolCom
         return Ok(runtime.load(&name, bytes.to_vec()).await?);
     }
     Ok(runtime.load_file(component).await?)
+}
+
+/// Opens a host directory as a capability: nothing reached through it can escape it.
+fn open_dir(path: &Path) -> anyhow::Result<cap_std::fs::Dir> {
+    cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())
+        .with_context(|| format!("cannot open directory {}", path.display()))
 }
 
 /// Runs a `tools` subcommand.
@@ -58,12 +70,24 @@ pub async fn run(command: ToolsCommand, cache_dir: Option<PathBuf>) -> anyhow::R
             }
             Ok(ExitCode::SUCCESS)
         }
-        ToolsCommand::Run { component, tool, input } => {
+        ToolsCommand::Run { component, tool, input, workspace, export } => {
             let loaded = load(&runtime, &component).await?;
             let mut toolbox = Toolbox::new();
             toolbox.add(loaded)?;
             let session = Session::new(&runtime, Arc::new(toolbox), Limits::default());
-            match session.call(&tool, &input).await {
+            if let Some(dir) = &workspace {
+                let host = open_dir(dir)?;
+                let moved = vfs::import_dir(&mut session.workspace().lock(), &host)?;
+                for skipped in &moved.skipped {
+                    eprintln!("warning: skipped {} (symlinks and special files are not imported)", skipped.display());
+                }
+            }
+            let outcome = session.call(&tool, &input).await;
+            if let Some(dir) = &export {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                vfs::export_dir(&mut session.workspace().lock(), &open_dir(dir)?)?;
+            }
+            match outcome {
                 Ok(output) => {
                     if !output.stderr.is_empty() {
                         eprint!("{}", output.stderr);
