@@ -55,11 +55,14 @@ pub fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
 }
 
-/// `target/bench-results/`, created if needed.
+/// `target/bench-results/`, created if needed. Found from the running binary
+/// (`<target>/<profile>/deps/NAME-HASH`), so it is the target directory that
+/// built the bench, wherever the sources were.
 pub fn results_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        let exe = std::env::current_exe().expect("path of the running benchmark");
+        exe.ancestors().nth(3).expect("benchmarks run from <target>/<profile>/deps").to_path_buf()
+    });
     let dir = target.join("bench-results");
     std::fs::create_dir_all(&dir).expect("create target/bench-results");
     dir

@@ -48,8 +48,8 @@ pub fn build_workspace(workspace: &Path, watch: &[&Path]) -> PathBuf {
         command.status().unwrap_or_else(|err| panic!("cannot run cargo to build {}: {err}", workspace.display()));
     assert!(
         status.success(),
-        "building the guest workspace {} for {TARGET} failed ({status}); \
-         is the target installed? run `rustup target add {TARGET}`",
+        "building the guest workspace {} for {TARGET} failed ({status}): see the compiler \
+         output above (if the target is missing, run `rustup target add {TARGET}`)",
         workspace.display()
     );
     target_dir.join(TARGET).join("release")

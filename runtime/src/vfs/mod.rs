@@ -160,7 +160,7 @@ pub struct DirEntry {
 
 /// One session's filesystem.
 pub struct Vfs {
-    nodes: HashMap<NodeId, tree::Node>,
+    nodes: HashMap<NodeId, tree::Node, tree::NodeIdHash>,
     next_node: u64,
     root: NodeId,
     source: Option<Arc<dyn ObjectSource>>,
@@ -185,7 +185,7 @@ impl Vfs {
     /// A filesystem without nodes; the constructors add the root.
     fn bare(quota: Quota, source: Option<Arc<dyn ObjectSource>>) -> Vfs {
         Vfs {
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             next_node: 0,
             root: NodeId(0),
             source,

@@ -54,16 +54,21 @@ impl Vfs {
         // the call stack.
         let mut stack = vec![(self.root, false)];
         while let Some((id, children_done)) = stack.pop() {
-            let node = &self.nodes[&id];
+            let node = self.nodes.get_mut(&id).expect("dirty nodes are live");
             if node.id.is_some() {
                 continue;
             }
-            match &node.body {
+            match &mut node.body {
                 Body::File(_) => self.seal_file(id, &mut new),
                 Body::Dir(dir) if !children_done => {
+                    let candidates = std::mem::take(&mut dir.dirty);
                     stack.push((id, true));
-                    let dirty = dir.entries.values().filter(|child| self.nodes[child].id.is_none());
-                    stack.extend(dirty.map(|child| (*child, false)));
+                    for child in candidates {
+                        // Skip ids removed or moved elsewhere since they were recorded.
+                        if self.nodes.get(&child).is_some_and(|c| c.parent == Some(id) && c.id.is_none()) {
+                            stack.push((child, false));
+                        }
+                    }
                 }
                 Body::Dir(_) => self.seal_dir(id, &mut new),
                 Body::Stub => unreachable!("a stub is clean by construction"),

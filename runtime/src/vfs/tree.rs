@@ -74,14 +74,43 @@ pub(super) struct DirBody {
     pub atime: Timestamp,
     pub mtime: Timestamp,
     pub entries: BTreeMap<String, NodeId>,
+    /// Children that became dirty since the last snapshot, so a snapshot descends
+    /// into those alone instead of scanning every entry. May hold ids that have
+    /// since been removed or moved away; the snapshot skips them.
+    pub dirty: Vec<NodeId>,
 }
+
+/// Hashes sequential node ids with one multiplication (Fibonacci hashing): node
+/// lookups are the snapshot's inner loop, and SipHash's DoS resistance buys
+/// nothing for ids the VFS hands out itself.
+#[derive(Default, Clone, Copy)]
+pub(super) struct NodeIdHasher(u64);
+
+impl std::hash::Hasher for NodeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// The `BuildHasher` of the node map.
+pub(super) type NodeIdHash = std::hash::BuildHasherDefault<NodeIdHasher>;
 
 impl Node {
     /// A new, empty node created by this filesystem.
     pub fn new(parent: NodeId, name: &str, kind: NodeKind, now: Timestamp) -> Node {
         let body = match kind {
             NodeKind::File => Body::File(FileBody { atime: now, mtime: now, chunks: Vec::new(), prefix: None }),
-            NodeKind::Dir => Body::Dir(DirBody { atime: now, mtime: now, entries: BTreeMap::new() }),
+            NodeKind::Dir => Body::Dir(DirBody { atime: now, mtime: now, entries: BTreeMap::new(), dirty: Vec::new() }),
         };
         Node { parent: Some(parent), name: name.to_owned(), kind, bytes: 0, nodes: 1, id: None, body }
     }
@@ -150,7 +179,7 @@ impl Vfs {
             entries.insert(entry.name, child);
         }
         if let Some(node) = self.nodes.get_mut(&id) {
-            node.body = Body::Dir(DirBody { atime: dir.atime, mtime: dir.mtime, entries });
+            node.body = Body::Dir(DirBody { atime: dir.atime, mtime: dir.mtime, entries, dirty: Vec::new() });
         }
     }
 
@@ -213,10 +242,20 @@ impl Vfs {
                 // Already dirty, hence so are its ancestors, and no aggregate changes.
                 break;
             }
-            node.id = None;
+            let was_clean = node.id.take().is_some();
             node.bytes = shift(node.bytes, bytes);
             node.nodes = shift(node.nodes, nodes);
             current = node.parent;
+            if was_clean && let Some(parent) = current {
+                self.mark_dirty_child(parent, n);
+            }
+        }
+    }
+
+    /// Records that `child` of `dir` needs sealing at the next snapshot.
+    pub(super) fn mark_dirty_child(&mut self, dir: NodeId, child: NodeId) {
+        if let Some(Node { body: Body::Dir(body), .. }) = self.nodes.get_mut(&dir) {
+            body.dirty.push(child);
         }
     }
 
@@ -250,6 +289,8 @@ impl Vfs {
         let (bytes, nodes) = (node.bytes, node.nodes);
         if let Some(Node { body: Body::Dir(body), .. }) = self.nodes.get_mut(&dir) {
             body.entries.insert(name.to_owned(), child);
+            // A new node is born dirty without passing through `touched`.
+            body.dirty.push(child);
         }
         self.dir_changed(dir);
         self.touched(dir, i128::from(bytes), i128::from(nodes));
