@@ -2,6 +2,7 @@
 
 mod builtin;
 mod tools_cmd;
+mod toolset;
 
 use std::path::PathBuf;
 
@@ -14,6 +15,10 @@ struct Cli {
     /// Directory for compiled components (default: the user's cache directory).
     #[arg(long, global = true, env = "HARNESS_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Directory of extra tool components (`*.wasm`), loaded beside the built-ins
+    /// (default: `tools` in the user's data directory).
+    #[arg(long, global = true, env = "HARNESS_TOOLS_DIR")]
+    tools_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     log_json: bool,
@@ -41,7 +46,11 @@ fn main() -> std::process::ExitCode {
     let cache_dir = cli.cache_dir.or_else(|| dirs::cache_dir().map(|dir| dir.join("agent-harness").join("compiled")));
     let result = rt.block_on(async {
         match cli.command {
-            Command::Tools(command) => tools_cmd::run(command, cache_dir).await,
+            Command::Tools(command) => {
+                let tools_dir =
+                    cli.tools_dir.or_else(|| dirs::data_dir().map(|dir| dir.join("agent-harness").join("tools")));
+                tools_cmd::run(command, cache_dir, tools_dir).await
+            }
         }
     });
     match result {

@@ -11,6 +11,8 @@ use runtime::{Limits, Runtime, RuntimeConfig, Session, ToolComponent, Toolbox, v
 /// Subcommands of `harness tools`.
 #[derive(Subcommand)]
 pub enum ToolsCommand {
+    /// List the built-in tools and those in the tools directory.
+    List,
     /// Validate a component (world, imports, tool names and schemas) and list its tools.
     Check {
         /// A `.wasm` component file, or the name of a built-in component.
@@ -51,10 +53,31 @@ fn open_dir(path: &Path) -> anyhow::Result<cap_std::fs::Dir> {
 }
 
 /// Runs a `tools` subcommand.
-pub async fn run(command: ToolsCommand, cache_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    command: ToolsCommand,
+    cache_dir: Option<PathBuf>,
+    tools_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(RuntimeConfig { max_instances: 64, cache_dir, ..RuntimeConfig::default() })
         .context("cannot start the sandbox")?;
     match command {
+        ToolsCommand::List => {
+            let set = crate::toolset::load(&runtime, tools_dir.as_deref()).await;
+            for (component, origin) in &set.origins {
+                let source = match origin {
+                    crate::toolset::Origin::Builtin => "built-in".to_string(),
+                    crate::toolset::Origin::File(path) => path.display().to_string(),
+                };
+                for spec in component.specs() {
+                    let mode = if spec.read_only { "read-only" } else { "read-write" };
+                    println!("{:<16} {:<10} {}", spec.name, mode, source);
+                }
+            }
+            for rejected in &set.rejected {
+                eprintln!("warning: not loaded: {rejected}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         ToolsCommand::Check { component } => {
             let loaded = load(&runtime, &component).await?;
             println!("{}: ok ({:?} component, {} tool(s))", component.display(), loaded.kind(), loaded.specs().count());

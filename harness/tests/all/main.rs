@@ -1,6 +1,7 @@
 //! Integration tests for the harness and its built-in tools. One binary, so
 //! linking happens once.
 
+mod cli;
 mod file_tools;
 mod search_tools;
 

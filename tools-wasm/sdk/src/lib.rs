@@ -19,6 +19,9 @@
 
 use std::fmt::Display;
 
+pub mod walk;
+pub mod workspace;
+
 pub use schemars;
 pub use serde;
 pub use serde_json;
