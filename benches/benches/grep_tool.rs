@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benches::{Latency, write_results};
+use benches::{Latency, SplitMix, write_results};
 use criterion::Criterion;
 use runtime::vfs::{OpenOptions, Vfs};
 use runtime::{Limits, Runtime, RuntimeConfig, Session, Toolbox};
@@ -206,17 +206,17 @@ fn fill(vfs: &mut Vfs) -> (usize, usize) {
         for f in 0..FILES_PER_DIR {
             let mut text = String::with_capacity(FILE_BYTES + 200);
             while text.len() < FILE_BYTES {
-                text.extend(std::iter::repeat_n(' ', 4 * (rng.next() % 4) as usize));
-                let words = 3 + rng.next() % 12;
-                let hit = rng.next().is_multiple_of(MATCH_EVERY).then(|| rng.next() % words);
+                text.extend(std::iter::repeat_n(' ', 4 * (rng.next_u64() % 4) as usize));
+                let words = 3 + rng.next_u64() % 12;
+                let hit = rng.next_u64().is_multiple_of(MATCH_EVERY).then(|| rng.next_u64() % words);
                 for w in 0..words {
                     if w > 0 {
                         text.push(' ');
                     }
                     if hit == Some(w) {
-                        text.push_str(&format!("parse_{}_config", INFIXES[(rng.next() % 8) as usize]));
+                        text.push_str(&format!("parse_{}_config", INFIXES[(rng.next_u64() % 8) as usize]));
                     } else {
-                        text.push_str(WORDS[(rng.next() % WORDS.len() as u64) as usize]);
+                        text.push_str(WORDS[(rng.next_u64() % WORDS.len() as u64) as usize]);
                     }
                 }
                 text.push('\n');
@@ -229,17 +229,4 @@ fn fill(vfs: &mut Vfs) -> (usize, usize) {
         }
     }
     (files, bytes)
-}
-
-/// A small deterministic generator (SplitMix64), so every run searches the same text.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }

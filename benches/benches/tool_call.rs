@@ -23,9 +23,9 @@ use serde_json::json;
 mod baseline {
     //! A plain wasmtime embedding the way most wasm tool runtimes ship it.
 
-    use wasmtime::component::{Component, Linker, ResourceTable};
+    use wasmtime::component::{Component, Linker};
     use wasmtime::{Engine, Store};
-    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+    use wasmtime_wasi::WasiCtx;
 
     wasmtime::component::bindgen!({
         path: "../runtime/wit",
@@ -33,16 +33,7 @@ mod baseline {
         exports: { default: async },
     });
 
-    pub struct State {
-        ctx: WasiCtx,
-        table: ResourceTable,
-    }
-
-    impl WasiView for State {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
-        }
-    }
+    use benches::PlainWasi as State;
 
     pub struct Baseline {
         engine: Engine,
@@ -60,7 +51,7 @@ mod baseline {
         }
 
         pub async fn call(&self, tool: &str, input: &str) -> String {
-            let state = State { ctx: WasiCtx::builder().build(), table: ResourceTable::new() };
+            let state = State::new(WasiCtx::builder().build());
             let mut store = Store::new(&self.engine, state);
             let instance = self.pre.instantiate_async(&mut store).await.expect("instantiate");
             let output = instance.agent_tool_tool().call_call(&mut store, tool, input).await.expect("call");

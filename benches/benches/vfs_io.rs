@@ -38,22 +38,13 @@ mod real_dir {
 
     use std::path::Path;
 
-    use wasmtime::component::{Component, Linker, ResourceTable};
+    use wasmtime::component::{Component, Linker};
     use wasmtime::{Engine, Store};
     use wasmtime_wasi::p2::bindings::CommandPre;
     use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-    use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+    use wasmtime_wasi::{FsPerms, WasiCtx};
 
-    pub struct State {
-        ctx: WasiCtx,
-        table: ResourceTable,
-    }
-
-    impl WasiView for State {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
-        }
-    }
+    use benches::PlainWasi as State;
 
     pub struct RealDir {
         engine: Engine,
@@ -82,7 +73,7 @@ mod real_dir {
                 .allow_blocking_current_thread(inline)
                 .preopened_dir(dir, "/workspace", FsPerms::ReadWrite)
                 .expect("preopen");
-            let mut store = Store::new(&self.engine, State { ctx: builder.build(), table: ResourceTable::new() });
+            let mut store = Store::new(&self.engine, State::new(builder.build()));
             // The runtime's engine interrupts on epochs: yield each tick, as the runtime does.
             store.set_epoch_deadline(1);
             store.epoch_deadline_async_yield_and_update(1);

@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use benches::{Latency, write_results};
+use benches::{Latency, SplitMix as Rng, write_results};
 use criterion::Criterion;
 use runtime::vfs::{NodeId, OpenOptions, Quota, Snapshot, Vfs};
 use serde_json::json;
@@ -35,30 +35,6 @@ const BIG_FILE_SLACK: u64 = MIB as u64;
 /// Interleaved sampling: rounds × iterations per case and round.
 const ROUNDS: usize = 20;
 const PER_ROUND: usize = 1000;
-
-/// A tiny deterministic generator (SplitMix64), so every run changes the same bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let word = self.next().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    }
-}
 
 /// How a case changes its workspace each iteration.
 enum Change {

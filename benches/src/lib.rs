@@ -75,3 +75,49 @@ pub fn write_results(name: &str, figures: &serde_json::Value) {
     std::fs::write(&path, &text).unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
     println!("\n{name} results ({}):\n{text}", path.display());
 }
+
+/// A tiny deterministic generator (SplitMix64), so every run builds the same data.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    /// The next pseudo-random number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+
+    /// Fills `buf` with pseudo-random bytes.
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let word = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+}
+
+/// Store data of a plain wasmtime-wasi embedding: the baselines' configuration.
+pub struct PlainWasi {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl PlainWasi {
+    /// Wraps a WASI context with a fresh resource table.
+    pub fn new(ctx: wasmtime_wasi::WasiCtx) -> Self {
+        PlainWasi { ctx, table: wasmtime::component::ResourceTable::new() }
+    }
+}
+
+impl wasmtime_wasi::WasiView for PlainWasi {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}

@@ -4,26 +4,12 @@ use runtime::vfs::{Quota, Vfs};
 use runtime::{DEFAULT_MOUNT, Session, Workspace};
 use serde_json::json;
 
-use crate::{call, get, put, session_with};
+use crate::{err, get, ok, put, session_with};
 
 const TOOLS: [&str; 5] = ["read_file", "write_file", "edit_file", "apply_patch", "list_dir"];
 
 async fn session() -> Session {
     session_with(&TOOLS).await
-}
-
-/// The content of a successful call, failing the test on an error result.
-async fn ok(session: &Session, tool: &str, input: serde_json::Value) -> String {
-    let output = call(session, tool, input.clone()).await;
-    assert!(!output.is_error, "{tool} {input} failed: {}", output.content);
-    output.content
-}
-
-/// The content of an error result, failing the test on success.
-async fn err(session: &Session, tool: &str, input: serde_json::Value) -> String {
-    let output = call(session, tool, input.clone()).await;
-    assert!(output.is_error, "{tool} {input} should fail, got: {}", output.content);
-    output.content
 }
 
 /// A file's content as text, `None` if it does not exist.

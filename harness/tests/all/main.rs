@@ -58,3 +58,17 @@ pub fn get(session: &Session, path: &str) -> Option<Vec<u8>> {
     let size = vfs.stat(node).ok()?.size;
     vfs.read(node, 0, size as usize).ok()
 }
+
+/// The content of a successful call, failing the test on an error result.
+pub async fn ok(session: &Session, tool: &str, input: serde_json::Value) -> String {
+    let output = call(session, tool, input.clone()).await;
+    assert!(!output.is_error, "{tool} {input} failed: {}", output.content);
+    output.content
+}
+
+/// The content of an error result, failing the test on success.
+pub async fn err(session: &Session, tool: &str, input: serde_json::Value) -> String {
+    let output = call(session, tool, input.clone()).await;
+    assert!(output.is_error, "{tool} {input} should fail, got: {}", output.content);
+    output.content
+}

@@ -4,24 +4,10 @@ use runtime::Session;
 use runtime::vfs::Timestamp;
 use serde_json::json;
 
-use crate::{call, put, session_with};
+use crate::{err, ok, put, session_with};
 
 async fn session() -> Session {
     session_with(&["glob", "grep"]).await
-}
-
-/// The content of a successful call, failing the test on an error result.
-async fn ok(session: &Session, tool: &str, input: serde_json::Value) -> String {
-    let output = call(session, tool, input.clone()).await;
-    assert!(!output.is_error, "{tool} {input} failed: {}", output.content);
-    output.content
-}
-
-/// The content of an error result, failing the test on success.
-async fn err(session: &Session, tool: &str, input: serde_json::Value) -> String {
-    let output = call(session, tool, input.clone()).await;
-    assert!(output.is_error, "{tool} {input} should fail, got: {}", output.content);
-    output.content
 }
 
 /// The reason the host refuses `input` before running the tool (schema violations).
