@@ -31,6 +31,7 @@ mod error;
 mod fs;
 mod limits;
 mod linker;
+pub mod net;
 mod output;
 mod session;
 mod spec;
