@@ -88,3 +88,12 @@ async fn links_are_refused() {
     let out = call(&session, "fs_link", serde_json::json!({"path": "/workspace/a"})).await;
     assert_eq!(out, "hard: err Unsupported 58; symlink: err Unsupported 58");
 }
+
+#[tokio::test]
+async fn the_mount_point_is_configurable() {
+    let (_runtime, session) = hostile_session(Limits::default()).await;
+    let session = session.with_workspace(Workspace::new(Vfs::new(Quota::default()), "/data"));
+    assert_eq!(call(&session, "fs_write", serde_json::json!({"path": "/data/x", "text": "here"})).await, "ok");
+    assert_eq!(call(&session, "fs_read", serde_json::json!({"path": "/workspace/x"})).await, "err NotFound 44");
+    assert_eq!(call(&session, "fs_list", serde_json::json!({"path": "/data"})).await, "ok x");
+}
