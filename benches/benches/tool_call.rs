@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benches::{Latency, micros, sample, write_results};
+use benches::{Latency, sample, write_results};
 use criterion::Criterion;
 use runtime::{Limits, Runtime, RuntimeConfig, Session, Toolbox};
 use serde_json::json;
@@ -149,13 +149,14 @@ fn tempfile_dir() -> std::path::PathBuf {
 fn throughput_across_sessions(
     runtime: &Runtime,
     template: &Session,
-    sessions: usize,
+    session_count: usize,
     calls: usize,
 ) -> serde_json::Value {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
-    let sessions: Vec<Session> =
-        (0..sessions).map(|_| Session::new(runtime, Arc::new(template.toolbox().clone()), Limits::default())).collect();
+    let sessions: Vec<Session> = (0..session_count)
+        .map(|_| Session::new(runtime, Arc::new(template.toolbox().clone()), Limits::default()))
+        .collect();
     let started = Instant::now();
     rt.block_on(async {
         let tasks: Vec<_> = sessions
@@ -173,36 +174,27 @@ fn throughput_across_sessions(
         }
     });
     let elapsed = started.elapsed();
-    let total = sessions_len_times(calls, workers, elapsed);
-    json!({ "sessions": 1000, "calls_per_session": calls, "worker_threads": workers, "elapsed_ms": elapsed.as_secs_f64() * 1e3, "calls_per_second": total })
-}
-
-fn sessions_len_times(calls: usize, _workers: usize, elapsed: Duration) -> f64 {
-    (1000 * calls) as f64 / elapsed.as_secs_f64()
+    let per_second = (session_count * calls) as f64 / elapsed.as_secs_f64();
+    json!({ "sessions": session_count, "calls_per_session": calls, "worker_threads": workers, "elapsed_ms": elapsed.as_secs_f64() * 1e3, "calls_per_second": per_second })
 }
 
 /// Median time to load the component from the compiled cache, and to compile it.
 fn load_times(rt: &tokio::runtime::Runtime, cache_dir: &std::path::Path, wasm: &[u8]) -> (Latency, Latency) {
     let cached =
         Runtime::new(RuntimeConfig { cache_dir: Some(cache_dir.to_path_buf()), ..RuntimeConfig::default() }).unwrap();
-    let hits: Vec<Duration> = (0..200)
-        .map(|_| {
-            let bytes = wasm.to_vec();
-            let start = Instant::now();
-            rt.block_on(cached.load("noop", bytes)).unwrap();
-            start.elapsed()
-        })
-        .collect();
+    let timed_loads = |runtime: &Runtime, count: usize| {
+        let samples = (0..count)
+            .map(|_| {
+                let bytes = wasm.to_vec();
+                let start = Instant::now();
+                rt.block_on(runtime.load("noop", bytes)).unwrap();
+                start.elapsed()
+            })
+            .collect();
+        Latency::from_samples(samples)
+    };
+    let hits = timed_loads(&cached, 200);
     assert_eq!(cached.instantiations(), 0, "every load was a cache hit");
-    let uncached = Runtime::new(RuntimeConfig::default()).unwrap();
-    let compiles: Vec<Duration> = (0..5)
-        .map(|_| {
-            let bytes = wasm.to_vec();
-            let start = Instant::now();
-            rt.block_on(uncached.load("noop", bytes)).unwrap();
-            start.elapsed()
-        })
-        .collect();
-    let _ = micros;
-    (Latency::from_samples(hits), Latency::from_samples(compiles))
+    let compiles = timed_loads(&Runtime::new(RuntimeConfig::default()).unwrap(), 5);
+    (hits, compiles)
 }

@@ -80,7 +80,11 @@ pub(crate) async fn load(runtime: &Runtime, name: &str, bytes: Vec<u8>) -> Resul
     let hash = blake3::hash(&bytes);
     let (component, cached) = runtime.compile(name, bytes, hash).await?;
     let instance_pre = pre_instantiate(runtime, name, &component)?;
-    let command = is_command(runtime, name, &component)?;
+    // A cache entry records the kind it was checked to be when it was written.
+    let command = match &cached {
+        Some(meta) => meta.command,
+        None => is_command(runtime, name, &component)?,
+    };
     let pre = if command {
         Pre::Command(CommandPre::new(instance_pre).map_err(|err| wrong_world(name, err))?)
     } else {

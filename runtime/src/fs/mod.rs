@@ -16,7 +16,7 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 
 use crate::vfs::{NodeId, NodeKind, Snapshot, Timestamp, Vfs};
 
-pub(crate) use bindings::add_to_linker;
+use bindings::add_to_linker;
 
 /// The default mount point of a session's workspace inside the guest.
 pub const DEFAULT_MOUNT: &str = "/workspace";
