@@ -1,8 +1,6 @@
 //! `harness`: the command-line entry point.
 
-mod builtin;
 mod tools_cmd;
-mod toolset;
 
 use std::path::PathBuf;
 

@@ -38,7 +38,7 @@ pub enum ToolsCommand {
 /// Loads a component from a file, or from the built-ins when no such file exists.
 async fn load(runtime: &Runtime, component: &Path) -> anyhow::Result<Arc<ToolComponent>> {
     if !component.exists()
-        && let Some(bytes) = component.to_str().and_then(crate::builtin::find)
+        && let Some(bytes) = component.to_str().and_then(harness::builtin::find)
     {
         let name = component.to_string_lossy();
         return Ok(runtime.load(&name, bytes.to_vec()).await?);
@@ -62,11 +62,11 @@ pub async fn run(
         .context("cannot start the sandbox")?;
     match command {
         ToolsCommand::List => {
-            let set = crate::toolset::load(&runtime, tools_dir.as_deref()).await;
+            let set = harness::toolset::load(&runtime, tools_dir.as_deref()).await;
             for (component, origin) in &set.origins {
                 let source = match origin {
-                    crate::toolset::Origin::Builtin => "built-in".to_string(),
-                    crate::toolset::Origin::File(path) => path.display().to_string(),
+                    harness::toolset::Origin::Builtin => "built-in".to_string(),
+                    harness::toolset::Origin::File(path) => path.display().to_string(),
                 };
                 for spec in component.specs() {
                     let mode = if spec.read_only { "read-only" } else { "read-write" };

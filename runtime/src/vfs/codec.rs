@@ -152,6 +152,18 @@ pub(super) fn decode_file(bytes: &[u8]) -> Result<FileObject, FsError> {
     Ok(FileObject { size, atime, mtime, chunks })
 }
 
+/// The ids an encoded object refers to: a directory's entries, a file's chunks, nothing
+/// for a chunk. A store walks these from its kept roots to find unreferenced objects.
+pub fn children(bytes: &[u8]) -> Result<Vec<ObjectId>, FsError> {
+    match bytes.first() {
+        Some(&TAG_CHUNK) => Ok(Vec::new()),
+        Some(&TAG_FILE) => Ok(decode_file(bytes)?.chunks),
+        Some(&TAG_DIR) => Ok(decode_dir(bytes)?.entries.into_iter().map(|entry| entry.id).collect()),
+        Some(other) => Err(FsError::Io(format!("unknown object tag {other:#04x}"))),
+        None => Err(FsError::Io("empty object".into())),
+    }
+}
+
 /// One entry of a directory object.
 pub(super) struct EntryObject {
     pub name: String,

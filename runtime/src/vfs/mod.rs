@@ -45,7 +45,7 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use codec::CHUNK_SIZE;
+pub use codec::{CHUNK_SIZE, children};
 pub use error::FsError;
 pub use host_dir::{HostDirError, Transfer, export_dir, import_dir};
 pub use object::{MemoryObjects, ObjectId, ObjectSource, ParseObjectIdError, Snapshot};

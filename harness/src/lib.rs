@@ -1,0 +1,10 @@
+//! The agent harness: the loop that drives a language model, runs its tool calls
+//! in the [`runtime`] sandbox and checkpoints every step into redb.
+//!
+//! The binary `harness` is a thin CLI over this library; the server and tests use
+//! the same pieces.
+
+pub mod builtin;
+pub mod conversation;
+pub mod event;
+pub mod toolset;
