@@ -7,4 +7,6 @@
 pub mod builtin;
 pub mod conversation;
 pub mod event;
+pub mod provider;
+pub mod store;
 pub mod toolset;

@@ -3,7 +3,14 @@
 
 mod cli;
 mod file_tools;
+mod provider_anthropic;
+mod provider_openai;
+mod provider_replay;
 mod search_tools;
+mod store;
+mod store_history;
+mod store_log;
+mod wire_server;
 
 use std::sync::{Arc, OnceLock};
 
