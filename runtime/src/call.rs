@@ -11,6 +11,7 @@ use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::ToolComponentPre;
 use crate::bindings::exports::agent::tool::tool as guest;
@@ -18,6 +19,7 @@ use crate::engine::Runtime;
 use crate::error::CallError;
 use crate::fs::{CallFs, FsView};
 use crate::limits::{Limits, Meter, Tripped};
+use crate::net::outgoing::NetHooks;
 use crate::output::{CappedOutput, truncate};
 use crate::session::ToolOutput;
 
@@ -27,12 +29,20 @@ pub(crate) struct CallState {
     table: ResourceTable,
     meter: Meter,
     fs: Option<CallFs>,
+    http: WasiHttpCtx,
+    net: NetHooks,
 }
 
 impl CallState {
     /// The call's filesystem view, for the `wasi:filesystem` bindings.
     pub fn fs_view(&mut self) -> FsView<'_> {
         FsView::new(&mut self.table, self.fs.as_ref())
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.net }
     }
 }
 
@@ -48,12 +58,14 @@ struct Stdio {
     stderr: CappedOutput,
 }
 
-/// What a call gets besides its input: stdin and args (commands), and its filesystem.
+/// What a call gets besides its input: stdin and args (commands), its
+/// filesystem, and its network (none: every request is refused).
 #[derive(Default)]
 pub(crate) struct CallIo {
     pub stdin: Option<Vec<u8>>,
     pub args: Vec<String>,
     pub fs: Option<CallFs>,
+    pub net: Option<NetHooks>,
 }
 
 fn new_store(runtime: &Runtime, limits: &Limits, deadline: Duration, io: CallIo) -> (Store<CallState>, Stdio) {
@@ -66,7 +78,9 @@ fn new_store(runtime: &Runtime, limits: &Limits, deadline: Duration, io: CallIo)
     }
     let mut table = ResourceTable::new();
     table.set_max_capacity(limits.resources);
-    let state = CallState { wasi: builder.build(), table, meter: Meter::new(limits), fs: io.fs };
+    let net = io.net.unwrap_or_else(NetHooks::offline);
+    let state =
+        CallState { wasi: builder.build(), table, meter: Meter::new(limits), fs: io.fs, http: WasiHttpCtx::new(), net };
 
     runtime.0.instantiations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut store = Store::new(runtime.engine(), state);
@@ -112,10 +126,10 @@ pub(crate) async fn call_tool(
     tool: &str,
     input: &str,
     limits: &Limits,
-    fs: Option<CallFs>,
+    io: CallIo,
 ) -> Result<ToolOutput, CallError> {
     let deadline = limits.deadline_for(tool);
-    let (mut store, stdio) = new_store(runtime, limits, deadline, CallIo { fs, ..CallIo::default() });
+    let (mut store, stdio) = new_store(runtime, limits, deadline, io);
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
         instance.agent_tool_tool().call_call(&mut store, tool, input).await
@@ -139,13 +153,13 @@ pub(crate) async fn call_command(
     args: Vec<String>,
     stdin: String,
     limits: &Limits,
-    fs: Option<CallFs>,
+    io: CallIo,
 ) -> Result<ToolOutput, CallError> {
     let deadline = limits.deadline_for(tool);
     // argv[0] is the program name, as a native program would see it.
     let argv: Vec<String> = std::iter::once(tool.to_string()).chain(args).collect();
-    let (mut store, stdio) =
-        new_store(runtime, limits, deadline, CallIo { stdin: Some(stdin.into_bytes()), args: argv, fs });
+    let io = CallIo { stdin: Some(stdin.into_bytes()), args: argv, ..io };
+    let (mut store, stdio) = new_store(runtime, limits, deadline, io);
     let run = async {
         let command = pre.instantiate_async(&mut store).await?;
         match command.wasi_cli_run().call_run(&mut store).await {

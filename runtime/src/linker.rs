@@ -3,8 +3,8 @@
 //! Tools get clocks, random, stdio, environment (empty unless an operator adds
 //! non-secret variables), exit, and the filesystem: the host's own
 //! implementation over the session VFS (`crate::fs`), never a host directory. `wasi:sockets` is left out on
-//! purpose: outbound network access goes through the host's HTTP policy only, so
-//! a component importing sockets is refused at load time.
+//! purpose: outbound network access goes through `wasi:http` and the host's policy
+//! (`crate::net`) only, so a component importing sockets is refused at load time.
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
@@ -37,6 +37,8 @@ pub(crate) const PROVIDED: &[&str] = &[
     "wasi:cli/terminal-stderr",
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
 ];
 
 /// Whether an import name (`wasi:io/poll@0.2.6`) is one the linker provides.
@@ -78,6 +80,7 @@ pub(crate) fn build(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<CallSt
     cli::terminal_stdout::add_to_linker::<_, WasiCli>(l, CallState::cli)?;
     cli::terminal_stderr::add_to_linker::<_, WasiCli>(l, CallState::cli)?;
     crate::fs::link(l, CallState::fs_view)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)?;
     Ok(linker)
 }
 

@@ -1,15 +1,16 @@
-//! Sessions: the unit of isolation. A session owns its limits (and, as the
-//! filesystem and network layers land, its filesystem view and network policy);
-//! each of its calls runs in a fresh instance.
+//! Sessions: the unit of isolation. A session owns its limits, its filesystem and
+//! its network; each of its calls runs in a fresh instance.
 
 use std::sync::Arc;
 
-use crate::call;
+use crate::call::{self, CallIo};
 use crate::component::Pre;
 use crate::engine::Runtime;
 use crate::error::CallError;
 use crate::fs::{CallFs, DEFAULT_MOUNT, Workspace};
 use crate::limits::Limits;
+use crate::net::Network;
+use crate::net::outgoing::NetHooks;
 use crate::toolbox::Toolbox;
 use crate::vfs::{Quota, Timestamp, Vfs};
 
@@ -28,13 +29,14 @@ pub struct ToolOutput {
     pub exit_code: Option<i32>,
 }
 
-/// One agent session's sandbox: its tools, limits and filesystem.
+/// One agent session's sandbox: its tools, limits, filesystem and network.
 #[derive(Debug, Clone)]
 pub struct Session {
     runtime: Runtime,
     toolbox: Arc<Toolbox>,
     limits: Limits,
     workspace: Workspace,
+    network: Arc<Network>,
     clock: Option<Timestamp>,
 }
 
@@ -51,7 +53,19 @@ impl Session {
     /// A session over `toolbox` with `limits`.
     pub fn new(runtime: &Runtime, toolbox: Arc<Toolbox>, limits: Limits) -> Self {
         let workspace = Workspace::new(Vfs::new(Quota::default()), DEFAULT_MOUNT);
-        Session { runtime: runtime.clone(), toolbox, limits, workspace, clock: None }
+        Session { runtime: runtime.clone(), toolbox, limits, workspace, network: Arc::default(), clock: None }
+    }
+
+    /// The same session with outbound HTTP under `network` (the default refuses
+    /// every request).
+    pub fn with_network(mut self, network: Arc<Network>) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// The session's network, whose redactor also covers tool output.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     /// The same session over another filesystem (restored, forked, imported).
@@ -94,17 +108,47 @@ impl Session {
             return Err(CallError::InputSchema { tool: tool.to_string(), violations });
         }
         self.workspace.set_now(self.clock.unwrap_or_else(system_now));
-        let fs = Some(CallFs { workspace: self.workspace.clone(), read_only: spec.spec.read_only });
-        match &component.pre {
-            Pre::Tool(pre) => call::call_tool(&self.runtime, pre, tool, input, &self.limits, fs).await,
+        let io = CallIo {
+            fs: Some(CallFs { workspace: self.workspace.clone(), read_only: spec.spec.read_only }),
+            net: Some(NetHooks::new(self.network.clone(), tool)),
+            ..CallIo::default()
+        };
+        let output = match &component.pre {
+            Pre::Tool(pre) => call::call_tool(&self.runtime, pre, tool, input, &self.limits, io).await,
             Pre::Command(pre) => {
                 let input: CommandInput = serde_json::from_value(parsed).map_err(|err| CallError::InputSchema {
                     tool: tool.to_string(),
                     violations: vec![err.to_string()],
                 })?;
-                call::call_command(&self.runtime, pre, tool, input.args, input.stdin, &self.limits, fs).await
+                call::call_command(&self.runtime, pre, tool, input.args, input.stdin, &self.limits, io).await
+            }
+        };
+        match output {
+            Ok(output) => Ok(self.redact(output)),
+            Err(CallError::Trap { tool, reason, stderr }) => {
+                let redactor = self.network.redactor();
+                Err(CallError::Trap {
+                    tool,
+                    reason: redactor.redact_str(&reason),
+                    stderr: redactor.redact_str(&stderr),
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Defense in depth: a guest never receives a secret, but its output passes the
+    /// redactor anyway before anyone (a model, the store, a log) sees it.
+    fn redact(&self, mut output: ToolOutput) -> ToolOutput {
+        let redactor = self.network.redactor();
+        if !redactor.is_empty() {
+            for text in [&mut output.content, &mut output.stdout, &mut output.stderr] {
+                if redactor.finds(text.as_bytes()) {
+                    *text = redactor.redact_str(text);
+                }
             }
         }
+        output
     }
 }
 

@@ -105,7 +105,7 @@ impl Rule {
 }
 
 /// `/v1/x` is within `/v1` and `/v1/`, but `/v10` is not within `/v1`.
-fn path_within(path: &str, prefix: &str) -> bool {
+pub(crate) fn path_within(path: &str, prefix: &str) -> bool {
     if prefix.is_empty() || prefix == "/" {
         return true;
     }

@@ -8,9 +8,12 @@
 //! redactor holds back just enough bytes between chunks that a secret split
 //! across a chunk boundary is still caught.
 
+use std::sync::Arc;
+
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use bytes::Bytes;
 
 /// Encoded forms shorter than this are not matched: they would hit ordinary text.
 const MIN_ENCODED_LEN: usize = 8;
@@ -98,6 +101,11 @@ impl Redactor {
         Ok(Redactor { matcher, replacements, longest })
     }
 
+    /// Whether `input` holds any form of a secret.
+    pub fn finds(&self, input: &[u8]) -> bool {
+        self.matcher.as_ref().is_some_and(|matcher| matcher.is_match(input))
+    }
+
     /// Redacts a whole buffer.
     pub fn redact(&self, input: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(input.len());
@@ -111,9 +119,15 @@ impl Redactor {
             .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
     }
 
-    /// A redactor for a body that arrives in chunks.
-    pub fn stream(&self) -> StreamRedactor<'_> {
-        StreamRedactor { redactor: self, pending: Vec::new() }
+    /// A redactor for a body that arrives in chunks; it owns a handle so a
+    /// response body can carry it across tasks.
+    pub fn stream(self: &Arc<Self>) -> StreamRedactor {
+        StreamRedactor { redactor: self.clone(), pending: Vec::new() }
+    }
+
+    /// Whether this redactor knows no secrets, so redacting is a copy.
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
     }
 
     /// Redacts `input` up to `limit`: matches starting before `limit` are replaced,
@@ -144,12 +158,17 @@ impl Redactor {
 /// Redacts a body chunk by chunk, holding back the tail that could still be the
 /// start of a secret.
 #[derive(Debug)]
-pub struct StreamRedactor<'a> {
-    redactor: &'a Redactor,
+pub struct StreamRedactor {
+    redactor: Arc<Redactor>,
     pending: Vec<u8>,
 }
 
-impl StreamRedactor<'_> {
+impl StreamRedactor {
+    /// The redactor this stream applies.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// Takes the next chunk and returns what is now safe to pass on.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
@@ -160,6 +179,27 @@ impl StreamRedactor<'_> {
         let consumed = self.redactor.redact_into(&self.pending, safe, &mut out);
         self.pending.drain(..consumed);
         out
+    }
+
+    /// [`push`](Self::push) for shared buffers: when neither the chunk nor its
+    /// seam with the held-back tail holds a secret — the common case — the chunk's
+    /// bytes are passed on without a copy. Returns up to two pieces, in order.
+    pub fn push_bytes(&mut self, chunk: Bytes) -> [Bytes; 2] {
+        let longest = self.redactor.longest;
+        let hold = longest.saturating_sub(1);
+        let seam_clean = || {
+            let mut seam = self.pending.clone();
+            seam.extend_from_slice(&chunk[..longest.min(chunk.len())]);
+            !self.redactor.finds(&seam)
+        };
+        // A short chunk can't prove a match starting in the held-back tail absent.
+        let fast = chunk.len() >= longest && !self.redactor.finds(&chunk) && (self.pending.is_empty() || seam_clean());
+        if !fast {
+            return [Bytes::from(self.push(&chunk)), Bytes::new()];
+        }
+        let safe = chunk.len() - hold;
+        let held = std::mem::replace(&mut self.pending, chunk[safe..].to_vec());
+        [Bytes::from(held), chunk.slice(..safe)]
     }
 
     /// Ends the body and returns the rest.
@@ -175,8 +215,8 @@ mod tests {
 
     const SECRET: &str = "sk-live-7f3a9c0e51d24b6a";
 
-    fn redactor() -> Redactor {
-        Redactor::new([("API_KEY", SECRET.as_bytes())]).unwrap()
+    fn redactor() -> Arc<Redactor> {
+        Arc::new(Redactor::new([("API_KEY", SECRET.as_bytes())]).unwrap())
     }
 
     #[test]
@@ -212,7 +252,7 @@ mod tests {
     #[test]
     fn empty_secrets_are_refused_and_no_secrets_pass_everything() {
         assert!(matches!(Redactor::new([("EMPTY", &b""[..])]), Err(RedactError::EmptySecret(_))));
-        let none = Redactor::new(std::iter::empty()).unwrap();
+        let none = Arc::new(Redactor::new(std::iter::empty()).unwrap());
         assert_eq!(none.redact(b"anything"), b"anything");
         let mut stream = none.stream();
         assert_eq!(stream.push(b"abc"), b"abc");
@@ -245,6 +285,22 @@ mod tests {
             streamed.extend(stream.push(rest));
             streamed.extend(stream.finish());
             prop_assert_eq!(&streamed, &whole);
+
+            let mut shared = r.stream();
+            let mut out = Vec::new();
+            let mut rest = Bytes::from(body.clone());
+            for cut in cuts.iter().cycle().take(64) {
+                if rest.is_empty() { break; }
+                let chunk = rest.split_to((*cut).min(rest.len()));
+                for piece in shared.push_bytes(chunk) {
+                    out.extend_from_slice(&piece);
+                }
+            }
+            for piece in shared.push_bytes(rest) {
+                out.extend_from_slice(&piece);
+            }
+            out.extend(shared.finish());
+            prop_assert_eq!(&out, &whole);
             prop_assert!(!whole.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()));
         }
     }

@@ -107,6 +107,14 @@ pub struct InjectionRule {
     pub secret: String,
     /// The host (exact, case-insensitive).
     pub host: String,
+    /// The scheme; `https` by default, so a secret never crosses plain HTTP unless
+    /// the operator says so.
+    #[serde(default = "https")]
+    pub scheme: String,
+    /// The port; `None` means the scheme's default port. A different port on the
+    /// same host may be a different service, so it gets nothing.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Only paths starting with this prefix.
     #[serde(default = "root")]
     pub path_prefix: String,
@@ -116,6 +124,10 @@ pub struct InjectionRule {
 
 fn root() -> String {
     "/".into()
+}
+
+fn https() -> String {
+    "https".into()
 }
 
 /// Why a request could not be prepared.
@@ -136,8 +148,21 @@ const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authori
 
 impl InjectionRule {
     fn matches(&self, parts: &http::request::Parts) -> bool {
-        let host = parts.uri.host().unwrap_or_default();
-        host.eq_ignore_ascii_case(&self.host) && parts.uri.path().starts_with(&self.path_prefix)
+        let uri = &parts.uri;
+        let scheme = uri.scheme_str().unwrap_or_default();
+        let default_port = match scheme.to_ascii_lowercase().as_str() {
+            "https" => Some(443),
+            "http" => Some(80),
+            _ => None,
+        };
+        let port = uri.port_u16().or(default_port);
+        let wanted_port = self.port.or(default_port);
+        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        scheme.eq_ignore_ascii_case(&self.scheme)
+            && port.is_some()
+            && port == wanted_port
+            && host.eq_ignore_ascii_case(self.host.trim_start_matches('[').trim_end_matches(']'))
+            && super::policy::path_within(uri.path(), &self.path_prefix)
     }
 }
 
@@ -211,7 +236,14 @@ mod tests {
     }
 
     fn rule(inject: Injection) -> Vec<InjectionRule> {
-        vec![InjectionRule { secret: "API".into(), host: "api.example.com".into(), path_prefix: "/v1".into(), inject }]
+        vec![InjectionRule {
+            secret: "API".into(),
+            host: "api.example.com".into(),
+            scheme: "https".into(),
+            port: None,
+            path_prefix: "/v1".into(),
+            inject,
+        }]
     }
 
     #[test]
@@ -263,10 +295,33 @@ mod tests {
     }
 
     #[test]
+    fn injection_needs_the_rule_scheme_and_port_and_respects_path_boundaries() {
+        let store = store();
+        let rules = rule(Injection::Header { name: "x-api-key".into(), format: "{secret}".into() });
+        for uri in [
+            "http://api.example.com/v1/x",
+            "https://api.example.com:8443/v1/x",
+            "https://api.example.com/v10/x",
+            "https://api.example.com./v1/x",
+        ] {
+            let mut p = parts(uri, &[]);
+            inject(&rules, &store, &mut p).unwrap();
+            assert!(p.headers.get("x-api-key").is_none(), "{uri} must not get the secret");
+        }
+        for uri in ["https://API.example.com:443/v1", "https://api.example.com/v1?q=1"] {
+            let mut p = parts(uri, &[]);
+            inject(&rules, &store, &mut p).unwrap();
+            assert_eq!(p.headers["x-api-key"], CANARY, "{uri}");
+        }
+    }
+
+    #[test]
     fn a_missing_secret_is_a_clear_error_and_the_redactor_covers_the_store() {
         let rules = vec![InjectionRule {
             secret: "NOPE".into(),
             host: "api.example.com".into(),
+            scheme: "https".into(),
+            port: None,
             path_prefix: "/".into(),
             inject: Injection::Query { param: "k".into() },
         }];

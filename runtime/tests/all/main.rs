@@ -7,6 +7,7 @@ mod fs_conformance;
 mod isolation;
 mod limits;
 mod loading;
+mod net;
 mod vfs_model;
 mod workspace;
 

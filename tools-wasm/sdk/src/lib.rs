@@ -19,6 +19,7 @@
 
 use std::fmt::Display;
 
+pub mod http;
 pub mod walk;
 pub mod workspace;
 
