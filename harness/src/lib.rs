@@ -4,6 +4,7 @@
 //! The binary `harness` is a thin CLI over this library; the server and tests use
 //! the same pieces.
 
+pub mod agent;
 pub mod builtin;
 pub mod conversation;
 pub mod event;

@@ -1,6 +1,7 @@
 //! Integration tests for the harness and its built-in tools. One binary, so
 //! linking happens once.
 
+mod agent;
 mod cli;
 mod file_tools;
 mod provider_anthropic;

@@ -1,0 +1,418 @@
+//! The durable agent loop: model → tool calls → results → model, one committed
+//! step at a time.
+//!
+//! A run keeps no state of its own beyond what it committed. It starts by reading
+//! the session's log back ([`transcript`]), restores the filesystem at the head
+//! checkpoint, and continues at the first uncommitted step. So a run after a crash
+//! is the same code path as a fresh one: a committed model answer is never
+//! requested again, a committed tool result never re-run; an idempotent call
+//! without a result re-runs on the restored filesystem, a non-idempotent one that
+//! may have started is reported to the model as interrupted.
+//!
+//! Steps and their transactions:
+//! - the user message (status `Running`);
+//! - each model answer, and with it the run's end when it asks for no tools;
+//! - before a non-idempotent call, `ToolStarted`;
+//! - each tool result with the filesystem root and new objects (a batch of
+//!   concurrent read-only calls commits as one step: they can't change files);
+//! - the run's end (`RunEnded`, with an `Error` first when it failed).
+
+mod calls;
+mod price;
+mod transcript;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use runtime::net::Network;
+use runtime::vfs::{Quota, Snapshot, Timestamp};
+use runtime::{DEFAULT_MOUNT, Limits, Runtime, Toolbox, Workspace};
+use tokio_util::sync::CancellationToken;
+
+use crate::conversation::{ModelRequest, StreamEvent, ToolDef, Usage};
+use crate::event::{EndReason, Event};
+use crate::provider::Provider;
+use crate::store::{NewSession, SessionId, Status, Step, Store, StoreError};
+
+pub use price::{Budget, Price, PriceTable};
+use transcript::{Next, Transcript};
+
+/// How runs behave.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The system prompt.
+    pub system: Option<String>,
+    /// Most model calls in one run.
+    pub max_turns: u32,
+    /// Most tokens of one answer.
+    pub max_answer_tokens: u32,
+    /// What a session may spend.
+    pub budget: Budget,
+    /// Model prices, for cost and the cost budget.
+    pub prices: PriceTable,
+    /// The filesystem quota of every session.
+    pub quota: Quota,
+    /// The time tools see when they write files.
+    pub clock: Clock,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            system: None,
+            max_turns: 50,
+            max_answer_tokens: crate::provider::DEFAULT_MAX_TOKENS,
+            budget: Budget::default(),
+            prices: PriceTable::default(),
+            quota: Quota::default(),
+            clock: Clock::System,
+        }
+    }
+}
+
+/// The clock tool calls see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The commit time of the model answer that asked for the call: real time,
+    /// and the same again when a call is re-run after a crash.
+    System,
+    /// A fixed instant, so two separate runs of one script build identical
+    /// filesystems (tests, reproducible demos).
+    Fixed(Timestamp),
+}
+
+/// Receives a run's progress: streamed model output (display only) and every
+/// committed event with its sequence number.
+pub trait Observer: Send + Sync {
+    /// Part of a model answer as it streams in.
+    fn stream(&self, _event: &StreamEvent) {}
+    /// Events just committed; the first has sequence number `first_seq`.
+    fn committed(&self, _first_seq: u64, _events: &[Event]) {}
+}
+
+/// An observer that ignores everything.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunOutcome {
+    /// Why it ended.
+    pub reason: EndReason,
+    /// What went wrong, when it failed.
+    pub error: Option<String>,
+    /// The session's usage so far.
+    pub usage: Usage,
+    /// The session's cost so far, in US dollars.
+    pub cost_usd: f64,
+}
+
+/// Why a run could not start or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The store failed; the run stopped at its last committed step.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another run of the session is in progress in this process.
+    #[error("session {0} is already running")]
+    Busy(SessionId),
+    /// The session's filesystem could not be restored or snapshotted.
+    #[error("session {session} filesystem: {reason}")]
+    Filesystem {
+        /// The session.
+        session: SessionId,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// The harness: a runtime with its tools, a store, a provider and a config.
+/// Cheap to share; it holds no per-session state except which sessions run now.
+pub struct Agent {
+    runtime: Runtime,
+    toolbox: Arc<Toolbox>,
+    tool_defs: Vec<ToolDef>,
+    limits: Limits,
+    network: Arc<Network>,
+    store: Store,
+    provider: Arc<dyn Provider>,
+    model: String,
+    config: AgentConfig,
+    running: Mutex<HashSet<SessionId>>,
+}
+
+impl Agent {
+    /// An agent running `model` on `provider` with `toolbox`'s tools.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        runtime: Runtime,
+        toolbox: Arc<Toolbox>,
+        limits: Limits,
+        network: Arc<Network>,
+        store: Store,
+        provider: Arc<dyn Provider>,
+        model: String,
+        config: AgentConfig,
+    ) -> Agent {
+        let tool_defs = toolbox
+            .specs()
+            .map(|spec| ToolDef {
+                name: spec.name.clone(),
+                description: spec.description.clone(),
+                input_schema: spec.input_schema.clone(),
+            })
+            .collect();
+        Agent {
+            runtime,
+            toolbox,
+            tool_defs,
+            limits,
+            network,
+            store,
+            provider,
+            model,
+            config,
+            running: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A new idle session for `owner`, starting from `workspace` (empty if `None`).
+    pub fn create_session(
+        &self,
+        owner: &str,
+        title: Option<String>,
+        workspace: Option<&Snapshot>,
+    ) -> Result<SessionId, AgentError> {
+        let mut tool_versions = BTreeMap::new();
+        for component in self.toolbox.components() {
+            for spec in component.specs() {
+                tool_versions.insert(spec.name.clone(), component.hash());
+            }
+        }
+        let new = NewSession {
+            owner: owner.to_string(),
+            provider: self.provider.name().to_string(),
+            model: self.model.clone(),
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+            tool_versions,
+            title,
+        };
+        Ok(self.store.create_session(new, workspace)?.id)
+    }
+
+    /// Appends a user message (one committed step, status `Running`) and runs
+    /// until the run ends.
+    pub async fn send(
+        &self,
+        id: &SessionId,
+        text: &str,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, AgentError> {
+        let _guard = self.claim(id)?;
+        // Persisted and sent to the model: neither may hold a secret.
+        let text = self.network.redactor().redact_str(text);
+        self.commit(id, vec![Event::UserMessage { text }], None, Some(Status::Running), observer)?;
+        self.drive(id, observer, cancel).await
+    }
+
+    /// Continues a session from its last committed step (after a crash, a deploy
+    /// or a cancel of the process). A session with no open run just reports idle.
+    pub async fn resume(
+        &self,
+        id: &SessionId,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, AgentError> {
+        let _guard = self.claim(id)?;
+        self.drive(id, observer, cancel).await
+    }
+
+    /// Every session whose status says a run was in progress.
+    pub fn interrupted_sessions(&self) -> Result<Vec<SessionId>, AgentError> {
+        Ok(self.store.sessions_with_status(Status::Running)?.into_iter().map(|s| s.id).collect())
+    }
+
+    fn claim(&self, id: &SessionId) -> Result<RunGuard<'_>, AgentError> {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if !running.insert(*id) {
+            return Err(AgentError::Busy(*id));
+        }
+        Ok(RunGuard { agent: self, id: *id })
+    }
+
+    /// Commits one step and tells the observer.
+    fn commit(
+        &self,
+        id: &SessionId,
+        events: Vec<Event>,
+        snapshot: Option<Snapshot>,
+        status: Option<Status>,
+        observer: &dyn Observer,
+    ) -> Result<(), AgentError> {
+        let count = events.len() as u64;
+        let step = Step { events, snapshot, status };
+        let checkpoint = self.store.commit_step(id, &step)?;
+        observer.committed(checkpoint.last_seq + 1 - count, &step.events);
+        Ok(())
+    }
+
+    /// The loop: reads the log, then takes steps until the run ends.
+    async fn drive(
+        &self,
+        id: &SessionId,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, AgentError> {
+        let meta = self.store.session(id)?;
+        let mut transcript = Transcript::from_log(&self.store.events(id)?);
+        let mut usage = meta.usage;
+        let fs_error = |reason: String| AgentError::Filesystem { session: *id, reason };
+        let vfs =
+            self.store.restore(id, meta.head.last_step, self.config.quota).map_err(|e| fs_error(e.to_string()))?;
+        let workspace = Workspace::new(vfs, DEFAULT_MOUNT);
+        let session = runtime::Session::new(&self.runtime, self.toolbox.clone(), self.limits.clone())
+            .with_workspace(workspace)
+            .with_network(self.network.clone());
+        let mut root = meta.head.root;
+        let model = meta.model.clone();
+
+        loop {
+            let end = |reason: EndReason, error: Option<String>| (reason, error);
+            let ended = match transcript.next() {
+                Next::Idle => {
+                    let cost_usd = self.config.prices.cost(&model, &usage);
+                    let reason = transcript.last_end().cloned().unwrap_or(EndReason::EndTurn);
+                    return Ok(RunOutcome { reason, error: None, usage, cost_usd });
+                }
+                _ if cancel.is_cancelled() => Some(end(EndReason::Cancelled, None)),
+                Next::End => Some(end(EndReason::EndTurn, None)),
+                Next::Tools(calls) => {
+                    let now = match self.config.clock {
+                        Clock::Fixed(now) => now,
+                        Clock::System => timestamp(transcript.answer_time().unwrap_or_else(SystemTime::now)),
+                    };
+                    let ran = calls::run(self, id, &session, now, &mut root, calls, observer, cancel).await?;
+                    for event in &ran {
+                        transcript.apply(event, SystemTime::now());
+                    }
+                    continue;
+                }
+                Next::Model => {
+                    let cost = self.config.prices.cost(&model, &usage);
+                    if transcript.turns_in_run >= self.config.max_turns {
+                        Some(end(EndReason::MaxTurns, None))
+                    } else if let Some(why) = self.config.budget.exhausted(&usage, cost) {
+                        Some(end(EndReason::Budget, Some(why)))
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some((reason, error)) = ended {
+                // Every call the model asked for gets a result, or the next request
+                // would be refused by the provider.
+                let mut events: Vec<Event> = match transcript.next() {
+                    Next::Tools(calls) => calls.iter().map(|call| calls::cancelled(call, "before it ran")).collect(),
+                    _ => Vec::new(),
+                };
+                if let Some(message) = &error
+                    && reason != EndReason::Budget
+                {
+                    events.push(Event::Error { message: message.clone() });
+                }
+                events.push(Event::RunEnded { reason: reason.clone() });
+                self.commit(id, events.clone(), None, Some(final_status(&reason)), observer)?;
+                for event in &events {
+                    transcript.apply(event, SystemTime::now());
+                }
+                let cost_usd = self.config.prices.cost(&model, &usage);
+                return Ok(RunOutcome { reason, error, usage, cost_usd });
+            }
+
+            let request = self.request(&model, &transcript);
+            let mut on_event = |event: StreamEvent| observer.stream(&event);
+            let answer = tokio::select! {
+                answer = self.provider.complete(&request, &mut on_event) => answer,
+                () = cancel.cancelled() => continue,
+            };
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(err) => {
+                    let message = self.network.redactor().redact_str(&err.to_string());
+                    tracing::warn!(session = %id, error = %message, "model call failed");
+                    let events =
+                        vec![Event::Error { message: message.clone() }, Event::RunEnded { reason: EndReason::Failed }];
+                    self.commit(id, events, None, Some(Status::Failed), observer)?;
+                    let cost_usd = self.config.prices.cost(&model, &usage);
+                    return Ok(RunOutcome { reason: EndReason::Failed, error: Some(message), usage, cost_usd });
+                }
+            };
+            usage += answer.usage;
+            let mut events = vec![Event::ModelAnswer(answer)];
+            transcript.apply(&events[0], SystemTime::now());
+            let mut status = None;
+            if transcript.next() == Next::End {
+                events.push(Event::RunEnded { reason: EndReason::EndTurn });
+                status = Some(Status::Finished);
+            }
+            self.commit(id, events.clone(), None, status, observer)?;
+            if status.is_some() {
+                transcript.apply(&events[1], SystemTime::now());
+            }
+        }
+    }
+
+    /// The provider request for the conversation so far, with every secret the
+    /// network knows redacted.
+    fn request(&self, model: &str, transcript: &Transcript) -> ModelRequest {
+        let mut request = ModelRequest {
+            model: model.to_string(),
+            system: self.config.system.clone(),
+            messages: transcript.messages.clone(),
+            tools: self.tool_defs.clone(),
+            max_tokens: self.config.max_answer_tokens,
+        };
+        let redactor = self.network.redactor();
+        if !redactor.is_empty()
+            && let Ok(text) = serde_json::to_string(&request)
+            && redactor.finds(text.as_bytes())
+            && let Ok(clean) = serde_json::from_str(&redactor.redact_str(&text))
+        {
+            request = clean;
+        }
+        request
+    }
+}
+
+/// Releases a session's run claim when the run returns, however it returns.
+struct RunGuard<'a> {
+    agent: &'a Agent,
+    id: SessionId,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.agent.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+    }
+}
+
+fn final_status(reason: &EndReason) -> Status {
+    match reason {
+        EndReason::Failed => Status::Failed,
+        EndReason::Cancelled => Status::Cancelled,
+        _ => Status::Finished,
+    }
+}
+
+fn timestamp(time: SystemTime) -> Timestamp {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    Timestamp { secs: since.as_secs(), nanos: since.subsec_nanos() }
+}
