@@ -309,10 +309,8 @@ impl Agent {
                     let cost = self.config.prices.cost(&model, &usage);
                     if transcript.turns_in_run >= self.config.max_turns {
                         Some(end(EndReason::MaxTurns, None))
-                    } else if let Some(why) = self.config.budget.exhausted(&usage, cost) {
-                        Some(end(EndReason::Budget, Some(why)))
                     } else {
-                        None
+                        self.config.budget.exhausted(&usage, cost).map(|why| end(EndReason::Budget, Some(why)))
                     }
                 }
             };
