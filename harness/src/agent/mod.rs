@@ -190,21 +190,45 @@ impl Agent {
         title: Option<String>,
         workspace: Option<&Snapshot>,
     ) -> Result<SessionId, AgentError> {
+        Ok(self.store.create_session(self.new_session(owner, title), workspace)?.id)
+    }
+
+    /// Creates a session with its first user message in one transaction, then
+    /// runs it: after a crash the session either doesn't exist or resumes.
+    pub async fn start(
+        &self,
+        owner: &str,
+        title: Option<String>,
+        workspace: Option<&Snapshot>,
+        text: &str,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<(SessionId, RunOutcome), AgentError> {
+        let text = self.network.redactor().redact_str(text);
+        let events = vec![Event::UserMessage { text }];
+        let step = Step { events: events.clone(), snapshot: None, status: Some(Status::Running) };
+        let id = self.store.create_session_with(self.new_session(owner, title), workspace, Some(&step))?.id;
+        let _guard = self.claim(&id)?;
+        observer.committed(1, &events);
+        let outcome = self.drive(&id, observer, cancel).await?;
+        Ok((id, outcome))
+    }
+
+    fn new_session(&self, owner: &str, title: Option<String>) -> NewSession {
         let mut tool_versions = BTreeMap::new();
         for component in self.toolbox.components() {
             for spec in component.specs() {
                 tool_versions.insert(spec.name.clone(), component.hash());
             }
         }
-        let new = NewSession {
+        NewSession {
             owner: owner.to_string(),
             provider: self.provider.name().to_string(),
             model: self.model.clone(),
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
             tool_versions,
             title,
-        };
-        Ok(self.store.create_session(new, workspace)?.id)
+        }
     }
 
     /// Appends a user message (one committed step, status `Running`) and runs

@@ -44,47 +44,9 @@ impl Store {
     /// durable write transaction. Seq and step numbers come from the stored head.
     /// On any error nothing is written.
     pub fn commit_step(&self, id: &SessionId, step: &Step) -> Result<Checkpoint> {
-        let time_nanos = now_nanos();
         // Serialize before the transaction: it holds redb's single writer lock.
-        let values = step
-            .events
-            .iter()
-            .map(|event| {
-                let mut value = time_nanos.to_le_bytes().to_vec();
-                serde_json::to_writer(&mut value, event).map_err(StoreError::Encode)?;
-                Ok(value)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut usage = Usage::default();
-        for event in &step.events {
-            if let Event::ModelAnswer(answer) = event {
-                usage += answer.usage;
-            }
-        }
-        self.write(|txn| {
-            let mut heads = txn.open_table(HEADS)?;
-            let mut head = load_head(&heads, id)?;
-            if let Some(snapshot) = &step.snapshot {
-                put_snapshot(&mut WriteObjects::open(txn)?, snapshot)?;
-                head.root = snapshot.root;
-            }
-            let key = id.as_bytes();
-            let mut events = txn.open_table(EVENTS)?;
-            for value in &values {
-                head.last_seq = head.last_seq.checked_add(1).ok_or_else(|| corrupt("session head", "seq overflow"))?;
-                events.insert((key, head.last_seq), value.as_slice())?;
-            }
-            head.last_step = head.last_step.checked_add(1).ok_or_else(|| corrupt("session head", "step overflow"))?;
-            let record = CheckpointRecord { last_seq: head.last_seq, time_nanos, root: head.root };
-            txn.open_table(CHECKPOINTS)?.insert((key, head.last_step), record.encode().as_slice())?;
-            if let Some(status) = step.status {
-                reindex_status(txn, id, head.status, status)?;
-                head.status = status;
-            }
-            head.usage += usage;
-            heads.insert(key, head.encode().as_slice())?;
-            Ok(Checkpoint::from_record(head.last_step, record))
-        })
+        let prepared = Prepared::of(step)?;
+        self.write(|txn| commit_in(txn, id, step, &prepared))
     }
 
     /// A session's whole log, oldest first, a fork's inherited prefix included.
@@ -142,4 +104,65 @@ fn lineage(metas: &impl ReadableTable<&'static [u8; 16], &'static [u8]>, id: &Se
     }
     segments.reverse();
     Ok(segments)
+}
+
+/// A step's events serialized and its usage summed, ready for a transaction.
+pub(super) struct Prepared {
+    time_nanos: u64,
+    values: Vec<Vec<u8>>,
+    usage: Usage,
+}
+
+impl Prepared {
+    /// Prepares `step`, stamped now.
+    pub(super) fn of(step: &Step) -> Result<Prepared> {
+        let time_nanos = now_nanos();
+        let values = step
+            .events
+            .iter()
+            .map(|event| {
+                let mut value = time_nanos.to_le_bytes().to_vec();
+                serde_json::to_writer(&mut value, event).map_err(StoreError::Encode)?;
+                Ok(value)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut usage = Usage::default();
+        for event in &step.events {
+            if let Event::ModelAnswer(answer) = event {
+                usage += answer.usage;
+            }
+        }
+        Ok(Prepared { time_nanos, values, usage })
+    }
+}
+
+/// Appends a prepared step to session `id` inside `txn`.
+pub(super) fn commit_in(
+    txn: &redb::WriteTransaction,
+    id: &SessionId,
+    step: &Step,
+    prepared: &Prepared,
+) -> Result<Checkpoint> {
+    let mut heads = txn.open_table(HEADS)?;
+    let mut head = load_head(&heads, id)?;
+    if let Some(snapshot) = &step.snapshot {
+        put_snapshot(&mut WriteObjects::open(txn)?, snapshot)?;
+        head.root = snapshot.root;
+    }
+    let key = id.as_bytes();
+    let mut events = txn.open_table(EVENTS)?;
+    for value in &prepared.values {
+        head.last_seq = head.last_seq.checked_add(1).ok_or_else(|| corrupt("session head", "seq overflow"))?;
+        events.insert((key, head.last_seq), value.as_slice())?;
+    }
+    head.last_step = head.last_step.checked_add(1).ok_or_else(|| corrupt("session head", "step overflow"))?;
+    let record = CheckpointRecord { last_seq: head.last_seq, time_nanos: prepared.time_nanos, root: head.root };
+    txn.open_table(CHECKPOINTS)?.insert((key, head.last_step), record.encode().as_slice())?;
+    if let Some(status) = step.status {
+        reindex_status(txn, id, head.status, status)?;
+        head.status = status;
+    }
+    head.usage += prepared.usage;
+    heads.insert(key, head.encode().as_slice())?;
+    Ok(Checkpoint::from_record(head.last_step, record))
 }

@@ -10,6 +10,7 @@ use runtime::vfs::{ObjectId, Quota, Snapshot, Vfs};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::log::{Prepared, Step, commit_in};
 use super::objects::{ReadObjects, WriteObjects, put_snapshot};
 use super::tables::{
     BY_OWNER, BY_STATUS, CHECKPOINTS, CheckpointRecord, EVENTS, FORKS, HEADS, HeadRecord, SESSIONS, corrupt,
@@ -303,6 +304,18 @@ impl Store {
     /// Creates a session in state `Idle` whose checkpoint 0 is `initial` (an empty
     /// filesystem if `None`), in one transaction.
     pub fn create_session(&self, new: NewSession, initial: Option<&Snapshot>) -> Result<Session> {
+        self.create_session_with(new, initial, None)
+    }
+
+    /// [`create_session`](Self::create_session) and its first step in one
+    /// transaction, so a crash never leaves a session that exists but never started.
+    pub fn create_session_with(
+        &self,
+        new: NewSession,
+        initial: Option<&Snapshot>,
+        first: Option<&Step>,
+    ) -> Result<Session> {
+        let prepared = first.map(Prepared::of).transpose()?;
         let empty;
         let snapshot = match initial {
             Some(snapshot) => snapshot,
@@ -329,9 +342,14 @@ impl Store {
             root: snapshot.root,
             usage: Usage::default(),
         };
-        self.write(|txn| {
+        let head = self.write(|txn| {
             put_snapshot(&mut WriteObjects::open(txn)?, snapshot)?;
-            insert_session(txn, &id, &meta, &head)
+            insert_session(txn, &id, &meta, &head)?;
+            if let (Some(step), Some(prepared)) = (first, &prepared) {
+                commit_in(txn, &id, step, prepared)?;
+                return load_head(&txn.open_table(HEADS)?, &id);
+            }
+            Ok(head)
         })?;
         Ok(assemble(id, meta, head))
     }

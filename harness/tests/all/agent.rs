@@ -166,6 +166,19 @@ async fn a_scripted_run_calls_tools_and_commits_every_step() {
 }
 
 #[tokio::test]
+async fn start_creates_the_session_with_its_first_message_in_one_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = scripted(dir.path(), vec![answer("Hi.", vec![])], AgentConfig::default()).await;
+    let (id, outcome) =
+        agent.start("ann", Some("t".into()), None, "hello", &Quiet, &CancellationToken::new()).await.unwrap();
+    assert_eq!(outcome.reason, EndReason::EndTurn);
+    let checkpoints = agent.store().checkpoints(&id).unwrap();
+    assert_eq!(checkpoints[1].last_seq, 1, "checkpoint 1 holds the user message and nothing else");
+    assert_eq!(events(&agent, &id)[0], Event::UserMessage { text: "hello".into() });
+    assert_eq!(agent.store().session(&id).unwrap().status, Status::Finished);
+}
+
+#[tokio::test]
 async fn bad_model_output_becomes_error_results_and_the_loop_continues() {
     let dir = tempfile::tempdir().unwrap();
     let answers = vec![
