@@ -102,6 +102,27 @@ async fn fetch_sends_method_headers_and_body_and_reports_status_and_headers() {
 }
 
 #[tokio::test]
+async fn fetch_describes_binary_bodies_and_refuses_bad_methods_and_redirect_loops() {
+    let servers = Servers::start().await;
+    let runtime = super::runtime();
+    let session = fetch_session(&runtime, network(&servers, bearer())).await;
+    let output = fetch(&session, json!({"url": servers.api("/binary")})).await;
+    assert!(!output.is_error, "{}", output.content);
+    assert!(
+        output.content.ends_with("[binary body (application/octet-stream), 7 bytes not shown]"),
+        "{}",
+        output.content
+    );
+    let output = fetch(&session, json!({"url": servers.api("/echo"), "method": "GE T"})).await;
+    assert!(output.is_error && output.content.contains("`GE T` is not a valid HTTP method"), "{}", output.content);
+    let output = fetch(&session, json!({"url": servers.api("/loop")})).await;
+    assert!(output.is_error && output.content.ends_with("stopped after 5 redirects"), "{}", output.content);
+    assert_eq!(output.content.matches("[redirect 302").count(), 5, "{}", output.content);
+    let output = fetch(&session, json!({"url": "not a url"})).await;
+    assert!(output.is_error && output.content.contains("invalid URL"), "{}", output.content);
+}
+
+#[tokio::test]
 async fn redirects_are_followed_and_each_hop_is_checked_again() {
     let servers = Servers::start().await;
     let runtime = super::runtime();

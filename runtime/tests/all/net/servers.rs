@@ -93,6 +93,8 @@ fn serve(listener: tokio::net::TcpListener, ctx: Ctx) -> Log {
         .route("/big", any(big))
         .route("/slow-head", any(slow_head))
         .route("/slow-body", any(slow_body))
+        .route("/binary", any(binary))
+        .route("/loop", any(redirect_loop))
         .fallback(echo)
         .with_state(ctx);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -186,4 +188,14 @@ async fn slow_body() -> Response {
         Some((Ok::<_, Infallible>(Bytes::from_static(b".")), n + 1))
     });
     Response::new(Body::from_stream(stream))
+}
+
+/// Bytes that are not UTF-8.
+async fn binary() -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8, 159, 146, 150, 255, 0, 1]).into_response()
+}
+
+/// Redirects to itself, forever.
+async fn redirect_loop() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/loop")]).into_response()
 }
