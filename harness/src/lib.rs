@@ -6,8 +6,10 @@
 
 pub mod agent;
 pub mod builtin;
+pub mod config;
 pub mod conversation;
 pub mod event;
 pub mod provider;
+pub mod server;
 pub mod store;
 pub mod toolset;

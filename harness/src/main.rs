@@ -1,8 +1,9 @@
 //! `harness`: the command-line entry point.
 
-mod tools_cmd;
+mod cli;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +18,13 @@ struct Cli {
     /// (default: `tools` in the user's data directory).
     #[arg(long, global = true, env = "HARNESS_TOOLS_DIR")]
     tools_dir: Option<PathBuf>,
+    /// The session database (default: `harness.redb` in the user's data directory).
+    #[arg(long, global = true, env = "HARNESS_DB", value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// The config file (default: `agent-harness/config.toml` in the user's config
+    /// directory, if it exists).
+    #[arg(long, global = true, env = "HARNESS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     log_json: bool,
@@ -26,36 +34,64 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a session: send PROMPT to the model and run its tool calls in the sandbox.
+    ///
+    /// The run goes on until the model ends its turn, a limit is reached or Ctrl-C
+    /// cancels it; every step is committed to the database as it happens. Sessions
+    /// a killed process left running are finished first.
+    ///
+    /// Exit code: 0 when the model ended its turn, 1 when the run failed or stopped
+    /// at a limit, 130 when cancelled, 2 for a mistake in the command line.
+    Run(cli::run_cmd::RunArgs),
+    /// Inspect, time-travel, fork, resume and tidy stored sessions.
+    #[command(subcommand)]
+    Sessions(cli::sessions_cmd::SessionsCommand),
     /// Check and run tool components.
     #[command(subcommand)]
-    Tools(tools_cmd::ToolsCommand),
+    Tools(cli::tools_cmd::ToolsCommand),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    let cache_dir = cli.cache_dir.or_else(|| dirs::cache_dir().map(|dir| dir.join("agent-harness").join("compiled")));
+    let data_dir = dirs::data_dir().map(|dir| dir.join("agent-harness"));
+    let default_db = data_dir.as_ref().map(|dir| dir.join("harness.redb"));
+    let db_is_default = cli.db.is_none() || cli.db == default_db;
+    let Some(db) = cli.db.or(default_db) else {
+        eprintln!("error: no data directory is known for this user; pass --db FILE or set HARNESS_DB");
+        return ExitCode::from(2);
+    };
+    let globals = cli::Globals {
+        cache_dir: cli.cache_dir.or_else(|| dirs::cache_dir().map(|dir| dir.join("agent-harness").join("compiled"))),
+        tools_dir: cli.tools_dir.or_else(|| data_dir.map(|dir| dir.join("tools"))),
+        db,
+        db_is_default,
+        config: cli.config,
+    };
     let result = rt.block_on(async {
         match cli.command {
+            Command::Run(args) => cli::run_cmd::run(&globals, args).await,
+            Command::Sessions(command) => cli::sessions_cmd::run(&globals, command).await,
             Command::Tools(command) => {
-                let tools_dir =
-                    cli.tools_dir.or_else(|| dirs::data_dir().map(|dir| dir.join("agent-harness").join("tools")));
-                tools_cmd::run(command, cache_dir, tools_dir).await
+                cli::tools_cmd::run(command, globals.cache_dir.clone(), globals.tools_dir.clone()).await
             }
         }
     });
     match result {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted has been written.
+        Err(err) if cli::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
+            // A mistake in the command line is told apart from a failure doing the work.
+            if err.chain().any(|cause| cause.is::<cli::UsageError>()) { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
     }
 }

@@ -34,7 +34,8 @@ pub(super) async fn run(
     let read_only = |call: &PendingCall| agent.toolbox.spec(&call.name).is_none_or(|spec| spec.read_only);
     let mut committed = Vec::new();
     let mut i = 0;
-    while i < calls.len() && !cancel.is_cancelled() {
+    // A stop ends the batch between calls: what ran is committed, the rest resumes.
+    while i < calls.len() && !cancel.is_cancelled() && !agent.stopping.is_cancelled() {
         let call = &calls[i];
         if read_only(call) {
             let batch: Vec<&PendingCall> = calls[i..].iter().take_while(|call| read_only(call)).collect();

@@ -107,6 +107,9 @@ pub struct RunOutcome {
     pub usage: Usage,
     /// The session's cost so far, in US dollars.
     pub cost_usd: f64,
+    /// The run stopped because the agent is shutting down, before its end: the
+    /// session stays `Running` and resumes at the next start.
+    pub stopped: bool,
 }
 
 /// Why a run could not start or continue.
@@ -141,6 +144,7 @@ pub struct Agent {
     model: String,
     config: AgentConfig,
     running: Mutex<HashSet<SessionId>>,
+    stopping: CancellationToken,
 }
 
 impl Agent {
@@ -175,12 +179,36 @@ impl Agent {
             model,
             config,
             running: Mutex::new(HashSet::new()),
+            stopping: CancellationToken::new(),
         }
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Stops every run at its next step boundary without ending it: a model call
+    /// in flight is dropped (it was never committed), a tool call finishes and
+    /// commits. The sessions stay `Running` and resume at the next start. For a
+    /// graceful shutdown.
+    pub fn stop(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.is_cancelled()
+    }
+
+    /// Sessions with a run in progress in this process.
+    pub fn running(&self) -> usize {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// The filesystem quota every session runs under.
+    pub fn quota(&self) -> Quota {
+        self.config.quota
     }
 
     /// A new idle session for `owner`, starting from `workspace` (empty if `None`).
@@ -308,13 +336,21 @@ impl Agent {
         let mut root = meta.head.root;
         let model = meta.model.clone();
 
+        let stopped = |usage: Usage| {
+            let cost_usd = self.config.prices.cost(&model, &usage);
+            let reason = EndReason::Cancelled;
+            Ok(RunOutcome { reason, error: None, usage, cost_usd, stopped: true })
+        };
         loop {
+            if self.stopping.is_cancelled() && transcript.next() != Next::Idle {
+                return stopped(usage);
+            }
             let end = |reason: EndReason, error: Option<String>| (reason, error);
             let ended = match transcript.next() {
                 Next::Idle => {
                     let cost_usd = self.config.prices.cost(&model, &usage);
                     let reason = transcript.last_end().cloned().unwrap_or(EndReason::EndTurn);
-                    return Ok(RunOutcome { reason, error: None, usage, cost_usd });
+                    return Ok(RunOutcome { reason, error: None, usage, cost_usd, stopped: false });
                 }
                 _ if cancel.is_cancelled() => Some(end(EndReason::Cancelled, None)),
                 Next::End => Some(end(EndReason::EndTurn, None)),
@@ -356,7 +392,7 @@ impl Agent {
                     transcript.apply(event, SystemTime::now());
                 }
                 let cost_usd = self.config.prices.cost(&model, &usage);
-                return Ok(RunOutcome { reason, error, usage, cost_usd });
+                return Ok(RunOutcome { reason, error, usage, cost_usd, stopped: false });
             }
 
             let request = self.request(&model, &transcript);
@@ -364,6 +400,7 @@ impl Agent {
             let answer = tokio::select! {
                 answer = self.provider.complete(&request, &mut on_event) => answer,
                 () = cancel.cancelled() => continue,
+                () = self.stopping.cancelled() => return stopped(usage),
             };
             let answer = match answer {
                 Ok(answer) => answer,
@@ -374,7 +411,13 @@ impl Agent {
                         vec![Event::Error { message: message.clone() }, Event::RunEnded { reason: EndReason::Failed }];
                     self.commit(id, events, None, Some(Status::Failed), observer)?;
                     let cost_usd = self.config.prices.cost(&model, &usage);
-                    return Ok(RunOutcome { reason: EndReason::Failed, error: Some(message), usage, cost_usd });
+                    return Ok(RunOutcome {
+                        reason: EndReason::Failed,
+                        error: Some(message),
+                        usage,
+                        cost_usd,
+                        stopped: false,
+                    });
                 }
             };
             usage += answer.usage;

@@ -26,6 +26,7 @@ mod log;
 mod objects;
 mod session;
 mod tables;
+mod users;
 
 use std::fs::File;
 use std::io::Read;
@@ -40,6 +41,7 @@ pub use diff::{Change, DiffEntry};
 pub use history::{Checkpoint, PruneStats};
 pub use log::{LoggedEvent, Step};
 pub use session::{Counts, ForkPoint, Head, NewSession, ParseSessionIdError, Session, SessionId, Status};
+pub use users::{TokenHash, User, UserError, new_token};
 
 /// The first bytes of every redb file. Checked before redb sees a file, so a stray
 /// file is reported as "not a database" instead of whatever redb makes of it.
@@ -181,6 +183,9 @@ impl Store {
     /// Opens the database at `path`, creating the file and its tables if needed.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref();
+        if !path.exists() {
+            create_atomically(path)?;
+        }
         check_magic(path)?;
         let db = Database::builder().create(path).map_err(|err| open_error(path, err))?;
         let store = Store {
@@ -232,6 +237,28 @@ fn check_magic(path: &Path) -> Result<()> {
         .read_to_end(&mut head)
         .map_err(|source| StoreError::Open { path: path.into(), source })?;
     if head.is_empty() || head == REDB_MAGIC { Ok(()) } else { Err(StoreError::NotADatabase { path: path.into() }) }
+}
+
+/// Creates a new database beside `path` and renames it into place, so a process
+/// killed while creating it leaves a stray temporary file, never a half-made
+/// database at `path` (redb writes its magic number last, and a file without it
+/// can't be opened again).
+fn create_atomically(path: &Path) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.creating-{}", std::process::id()));
+    let created = Database::builder().create(&temp).map_err(|err| open_error(&temp, err)).and_then(|db| {
+        let store = Store { db: Arc::new(db), path: temp.as_path().into(), durability: Durability::Immediate };
+        store.write(tables::create_all)
+    });
+    let renamed = created.and_then(|()| {
+        // Another process may have created it meanwhile; theirs wins, ours is dropped.
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::rename(&temp, path).map_err(|source| StoreError::Open { path: path.into(), source })
+    });
+    let _ = std::fs::remove_file(&temp);
+    renamed
 }
 
 /// Names the file and says what to do for each way redb can refuse to open it.

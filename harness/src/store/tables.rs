@@ -35,6 +35,12 @@ pub(super) const BIG_OBJECTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinitio
 /// Object id → what a big object holds past its first 65,496 bytes.
 pub(super) const OBJECT_TAILS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("object_tails");
 
+/// User name → JSON [`super::users::UserRecord`] (creation time and token hash).
+pub(super) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// blake3 hash of a user's API token → user name: authentication is one lookup by
+/// hash, so the token itself is never stored nor compared byte by byte.
+pub(super) const TOKENS: TableDefinition<&[u8; 32], &str> = TableDefinition::new("user_tokens");
+
 /// Creates every table, so read transactions never meet a missing one.
 pub(super) fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(SESSIONS)?;
@@ -47,6 +53,8 @@ pub(super) fn create_all(txn: &WriteTransaction) -> Result<()> {
     txn.open_table(OBJECTS)?;
     txn.open_table(BIG_OBJECTS)?;
     txn.open_table(OBJECT_TAILS)?;
+    txn.open_table(USERS)?;
+    txn.open_table(TOKENS)?;
     Ok(())
 }
 

@@ -390,3 +390,42 @@ async fn one_session_runs_once_at_a_time_and_a_cancel_stops_a_waiting_model_call
     assert_eq!(outcome.reason, EndReason::Cancelled);
     assert_eq!(events(&agent, &id).last(), Some(&Event::RunEnded { reason: EndReason::Cancelled }));
 }
+
+#[tokio::test]
+async fn stop_leaves_the_run_to_resume_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = super::runtime();
+    let tools = harness::toolset::load(&runtime, None).await;
+    let store = Store::open(dir.path().join("harness.redb")).unwrap();
+    let agent = Arc::new(Agent::new(
+        runtime,
+        Arc::new(tools.toolbox),
+        Limits::default(),
+        Arc::new(Network::default()),
+        store,
+        Arc::new(Silent),
+        "scripted".into(),
+        AgentConfig::default(),
+    ));
+    let id = agent.create_session("ann", None, None).unwrap();
+    let run = tokio::spawn({
+        let agent = agent.clone();
+        async move { agent.send(&id, "hello", &Quiet, &CancellationToken::new()).await }
+    });
+    while agent.running() == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    agent.stop();
+    let outcome = run.await.unwrap().unwrap();
+    assert!(outcome.stopped);
+    assert_eq!(agent.store().session(&id).unwrap().status, Status::Running);
+    assert_eq!(events(&agent, &id), vec![Event::UserMessage { text: "hello".into() }]);
+    drop(agent);
+
+    // The next process picks it up where it stopped.
+    let (agent, provider) = scripted(dir.path(), vec![answer("Hello!", vec![])], AgentConfig::default()).await;
+    assert_eq!(agent.interrupted_sessions().unwrap(), vec![id]);
+    let outcome = agent.resume(&id, &Quiet, &CancellationToken::new()).await.unwrap();
+    assert_eq!((outcome.reason, outcome.stopped), (EndReason::EndTurn, false));
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 1);
+}

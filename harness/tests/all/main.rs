@@ -3,11 +3,20 @@
 
 mod agent;
 mod cli;
+mod cli_run;
+mod cli_sessions;
+mod crash;
 mod file_tools;
 mod provider_anthropic;
 mod provider_openai;
 mod provider_replay;
 mod search_tools;
+mod server_auth;
+mod server_docs;
+mod server_history;
+mod server_input;
+mod server_runs;
+mod server_util;
 mod store;
 mod store_history;
 mod store_log;
