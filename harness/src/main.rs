@@ -49,6 +49,15 @@ enum Command {
     /// Check and run tool components.
     #[command(subcommand)]
     Tools(cli::tools_cmd::ToolsCommand),
+    /// Serve the multi-user HTTP API (JSON + SSE) until SIGTERM or Ctrl-C.
+    ///
+    /// Users authenticate with tokens from `harness users add`; the admin API
+    /// takes the token in HARNESS_ADMIN_TOKEN. Runs a killed or stopped server left
+    /// in progress resume at start.
+    Serve(cli::serve_cmd::ServeArgs),
+    /// Manage the accounts of `harness serve`.
+    #[command(subcommand)]
+    Users(cli::serve_cmd::UsersCommand),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +88,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => cli::run_cmd::run(&globals, args).await,
             Command::Sessions(command) => cli::sessions_cmd::run(&globals, command).await,
+            Command::Serve(args) => cli::serve_cmd::run(&globals, args).await,
+            Command::Users(command) => cli::serve_cmd::users(&globals, command),
             Command::Tools(command) => {
                 cli::tools_cmd::run(command, globals.cache_dir.clone(), globals.tools_dir.clone()).await
             }

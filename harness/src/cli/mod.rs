@@ -2,6 +2,7 @@
 
 pub mod render;
 pub mod run_cmd;
+pub mod serve_cmd;
 pub mod sessions_cmd;
 pub mod setup;
 pub mod tools_cmd;
