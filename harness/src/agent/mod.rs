@@ -29,6 +29,7 @@ use runtime::net::Network;
 use runtime::vfs::{Quota, Snapshot, Timestamp};
 use runtime::{DEFAULT_MOUNT, Limits, Runtime, Toolbox, Workspace};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::conversation::{ModelRequest, StreamEvent, ToolDef, Usage};
 use crate::event::{EndReason, Event};
@@ -323,6 +324,16 @@ impl Agent {
         observer: &dyn Observer,
         cancel: &CancellationToken,
     ) -> Result<RunOutcome, AgentError> {
+        let span = tracing::info_span!("session_run", session = %id);
+        self.drive_steps(id, observer, cancel).instrument(span).await
+    }
+
+    async fn drive_steps(
+        &self,
+        id: &SessionId,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<RunOutcome, AgentError> {
         let meta = self.store.session(id)?;
         let mut transcript = Transcript::from_log(&self.store.events(id)?);
         let mut usage = meta.usage;
@@ -397,8 +408,9 @@ impl Agent {
 
             let request = self.request(&model, &transcript);
             let mut on_event = |event: StreamEvent| observer.stream(&event);
+            let turn = tracing::info_span!("turn", n = transcript.turns_in_run + 1, model = %model);
             let answer = tokio::select! {
-                answer = self.provider.complete(&request, &mut on_event) => answer,
+                answer = self.provider.complete(&request, &mut on_event).instrument(turn) => answer,
                 () = cancel.cancelled() => continue,
                 () = self.stopping.cancelled() => return stopped(usage),
             };
