@@ -76,6 +76,15 @@ pub fn write_results(name: &str, figures: &serde_json::Value) {
     println!("\n{name} results ({}):\n{text}", path.display());
 }
 
+/// The 1-, 5- and 15-minute load averages (`/proc/loadavg`), to read a run's
+/// figures against: on a 2-core machine, a load above 2 means the bench shared
+/// its cores. Zeros where unavailable.
+pub fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|field| field.parse().unwrap_or(0.0));
+    [(); 3].map(|()| fields.next().unwrap_or(0.0))
+}
+
 /// A tiny deterministic generator (SplitMix64), so every run builds the same data.
 pub struct SplitMix(pub u64);
 

@@ -4,6 +4,7 @@
 //! inside [`crate::event::Event`]s; the loop builds a [`ModelRequest`] from the log.
 
 use std::ops::AddAssign;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,8 +78,9 @@ pub struct ModelRequest {
     pub system: Option<String>,
     /// The conversation so far, oldest first; the last message is from the user.
     pub messages: Vec<Message>,
-    /// The tools the model may call.
-    pub tools: Vec<ToolDef>,
+    /// The tools the model may call; shared, since every request of a harness
+    /// offers the same ones.
+    pub tools: Arc<[ToolDef]>,
     /// The most tokens the answer may have.
     pub max_tokens: u32,
 }

@@ -31,7 +31,7 @@ use runtime::{DEFAULT_MOUNT, Limits, Runtime, Toolbox, Workspace};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::conversation::{ModelRequest, StreamEvent, ToolDef, Usage};
+use crate::conversation::{Message, ModelRequest, StreamEvent, ToolDef, Usage};
 use crate::event::{EndReason, Event};
 use crate::provider::Provider;
 use crate::store::{NewSession, SessionId, Status, Step, Store, StoreError};
@@ -137,7 +137,7 @@ pub enum AgentError {
 pub struct Agent {
     runtime: Runtime,
     toolbox: Arc<Toolbox>,
-    tool_defs: Vec<ToolDef>,
+    tool_defs: Arc<[ToolDef]>,
     limits: Limits,
     network: Arc<Network>,
     store: Store,
@@ -337,6 +337,12 @@ impl Agent {
         let meta = self.store.session(id)?;
         let mut transcript = Transcript::from_log(&self.store.events(id)?);
         let mut usage = meta.usage;
+        if transcript.next() == Next::Idle {
+            // Nothing to run: don't restore a filesystem or build a sandbox session.
+            let reason = transcript.last_end().cloned().unwrap_or(EndReason::EndTurn);
+            let cost_usd = self.config.prices.cost(&meta.model, &usage);
+            return Ok(RunOutcome { reason, error: None, usage, cost_usd, stopped: false });
+        }
         let fs_error = |reason: String| AgentError::Filesystem { session: *id, reason };
         let vfs =
             self.store.restore(id, meta.head.last_step, self.config.quota).map_err(|e| fs_error(e.to_string()))?;
@@ -353,6 +359,10 @@ impl Agent {
             Ok(RunOutcome { reason, error: None, usage, cost_usd, stopped: true })
         };
         loop {
+            // A run whose model and tools answer without waiting (a replay, quick
+            // tools) would otherwise hold its runtime thread from start to end:
+            // signals, event streams and API requests are served between steps.
+            tokio::task::yield_now().await;
             if self.stopping.is_cancelled() && transcript.next() != Next::Idle {
                 return stopped(usage);
             }
@@ -406,13 +416,19 @@ impl Agent {
                 return Ok(RunOutcome { reason, error, usage, cost_usd, stopped: false });
             }
 
-            let request = self.request(&model, &transcript);
-            let mut on_event = |event: StreamEvent| observer.stream(&event);
             let turn = tracing::info_span!("turn", n = transcript.turns_in_run + 1, model = %model);
+            let request = self.request(&model, std::mem::take(&mut transcript.messages));
+            let mut on_event = |event: StreamEvent| observer.stream(&event);
             let answer = tokio::select! {
-                answer = self.provider.complete(&request, &mut on_event).instrument(turn) => answer,
-                () = cancel.cancelled() => continue,
-                () = self.stopping.cancelled() => return stopped(usage),
+                answer = self.provider.complete(&request, &mut on_event).instrument(turn) => Some(answer),
+                () = cancel.cancelled() => None,
+                () = self.stopping.cancelled() => None,
+            };
+            transcript.messages = request.messages;
+            let answer = match answer {
+                Some(answer) => answer,
+                None if self.stopping.is_cancelled() => return stopped(usage),
+                None => continue,
             };
             let answer = match answer {
                 Ok(answer) => answer,
@@ -449,11 +465,13 @@ impl Agent {
 
     /// The provider request for the conversation so far, with every secret the
     /// network knows redacted.
-    fn request(&self, model: &str, transcript: &Transcript) -> ModelRequest {
+    /// The conversation is moved in, not copied (it grows with every turn); the
+    /// caller moves it back after the call.
+    fn request(&self, model: &str, messages: Vec<Message>) -> ModelRequest {
         let mut request = ModelRequest {
             model: model.to_string(),
             system: self.config.system.clone(),
-            messages: transcript.messages.clone(),
+            messages,
             tools: self.tool_defs.clone(),
             max_tokens: self.config.max_answer_tokens,
         };

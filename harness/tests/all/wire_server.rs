@@ -137,7 +137,7 @@ pub fn ask(text: &str) -> ModelRequest {
         model: String::new(),
         system: None,
         messages: vec![Message { role: Role::User, content: vec![Block::Text { text: text.into() }] }],
-        tools: Vec::new(),
+        tools: Vec::new().into(),
         max_tokens: 0,
     }
 }
@@ -178,7 +178,7 @@ pub fn after_tool_round() -> ModelRequest {
                 ],
             },
         ],
-        tools: tools(),
+        tools: tools().into(),
         max_tokens: 1024,
     }
 }
