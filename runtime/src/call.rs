@@ -103,6 +103,13 @@ fn new_store(runtime: &Runtime, limits: &Limits, deadline: Duration, io: CallIo)
     (store, stdio)
 }
 
+/// Waits for a free instance slot; the permit must outlive the call's store (declare
+/// it first), since the pool takes the slot back only when the store is dropped.
+async fn slot(runtime: &Runtime) -> Option<tokio::sync::SemaphorePermit<'_>> {
+    // The semaphore is never closed, so this is always `Some`.
+    runtime.0.slots.acquire().await.ok()
+}
+
 /// Runs `describe` once, at load time.
 pub(crate) async fn describe(
     runtime: &Runtime,
@@ -110,6 +117,7 @@ pub(crate) async fn describe(
     limits: &Limits,
 ) -> Result<Vec<guest::ToolSpec>, CallError> {
     let deadline = limits.deadline;
+    let _slot = slot(runtime).await;
     let (mut store, stdio) = new_store(runtime, limits, deadline, CallIo::default());
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
@@ -129,6 +137,7 @@ pub(crate) async fn call_tool(
     io: CallIo,
 ) -> Result<ToolOutput, CallError> {
     let deadline = limits.deadline_for(tool);
+    let _slot = slot(runtime).await;
     let (mut store, stdio) = new_store(runtime, limits, deadline, io);
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
@@ -159,6 +168,7 @@ pub(crate) async fn call_command(
     // argv[0] is the program name, as a native program would see it.
     let argv: Vec<String> = std::iter::once(tool.to_string()).chain(args).collect();
     let io = CallIo { stdin: Some(stdin.into_bytes()), args: argv, ..io };
+    let _slot = slot(runtime).await;
     let (mut store, stdio) = new_store(runtime, limits, deadline, io);
     let run = async {
         let command = pre.instantiate_async(&mut store).await?;

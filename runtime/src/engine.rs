@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -25,7 +26,8 @@ use crate::limits::Limits;
 /// running guests touch, capped per call by [`Limits::memory_bytes`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Component instances that may exist at once across all sessions.
+    /// Component instances that may exist at once across all sessions; a call
+    /// beyond them waits for one to end.
     pub max_instances: u32,
     /// Hard ceiling on any one instance's linear memory, in bytes.
     pub max_memory_bytes: usize,
@@ -69,6 +71,11 @@ pub(crate) struct Inner {
     pub engine_key: String,
     pub config: RuntimeConfig,
     pub instantiations: AtomicU64,
+    /// One permit per instance slot of the pool. Taken before a store is created
+    /// and returned after it is dropped, so a burst of calls (a model asking for
+    /// hundreds of reads at once, many sessions) waits for a slot instead of
+    /// failing with the pool's "maximum concurrent limit reached".
+    pub slots: Semaphore,
 }
 
 /// A configured engine shared by every session; cheap to clone.
@@ -97,7 +104,9 @@ impl Runtime {
             None => None,
         };
         let engine_key = cache::engine_key(&engine);
-        let inner = Arc::new(Inner { engine, linker, cache, engine_key, config, instantiations: AtomicU64::new(0) });
+        let slots = Semaphore::new(config.max_instances as usize);
+        let inner =
+            Arc::new(Inner { engine, linker, cache, engine_key, config, instantiations: AtomicU64::new(0), slots });
         start_ticker(Arc::downgrade(&inner), inner.config.epoch_tick);
         Ok(Runtime(inner))
     }

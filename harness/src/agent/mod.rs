@@ -312,7 +312,7 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let count = events.len() as u64;
         let step = Step { events, snapshot, status };
-        let checkpoint = self.store.commit_step(id, &step)?;
+        let checkpoint = off_the_workers(|| self.store.commit_step(id, &step))?;
         observer.committed(checkpoint.last_seq + 1 - count, &step.events);
         Ok(())
     }
@@ -484,6 +484,21 @@ impl Agent {
             request = clean;
         }
         request
+    }
+}
+
+/// Runs `commit` where it doesn't hold up other tasks: a durable commit waits for
+/// the disk (an fsync) and for other sessions' commits (redb takes one write
+/// transaction at a time), and on a multi-thread runtime `block_in_place` lets
+/// the worker's other tasks (API requests, event streams, other runs' tool calls)
+/// move to another thread meanwhile. A current-thread runtime has nowhere to move
+/// them, so there it simply runs.
+fn off_the_workers<T>(commit: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(commit)
+        }
+        _ => commit(),
     }
 }
 

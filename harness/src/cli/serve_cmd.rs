@@ -22,7 +22,7 @@ pub struct ServeArgs {
     /// How the sessions reach a model.
     #[command(flatten)]
     pub agent: AgentArgs,
-    /// Seconds a shutdown waits for runs to commit their current step.
+    /// Seconds a shutdown waits for open requests to end and runs to commit their current step.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
 }
@@ -43,36 +43,40 @@ pub async fn run(globals: &Globals, args: ServeArgs) -> anyhow::Result<ExitCode>
         quota: agent.quota(),
         ..ServerConfig::default()
     };
+    // Installed before the address is printed: a SIGTERM sent as soon as the
+    // server says it is up must stop it gracefully, not kill it.
+    let shutdown = shutdown_signal().context("cannot install the SIGTERM and Ctrl-C handlers")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     eprintln!("harness: serving on http://{address} (database {})", globals.db.display());
     let state = ServerState::new(agent, server);
-    serve(listener, state, shutdown_signal()).await.context("the server failed")?;
+    serve(listener, state, shutdown).await.context("the server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// A future that resolves on SIGTERM or Ctrl-C. The handlers are installed by
+/// this call, not when the future is first polled, so no signal is missed in between.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    })
+}
+
+/// A future that resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// `harness users …`: the accounts of `harness serve`.

@@ -61,7 +61,8 @@ pub struct ServerConfig {
     pub admin_token_hash: Option<TokenHash>,
     /// Largest request body; larger ones answer 413.
     pub max_body_bytes: usize,
-    /// How long shutdown waits for runs to finish before stopping them.
+    /// How long shutdown waits, from the signal, for open requests to end and runs
+    /// to commit their current step before dropping them.
     pub shutdown_grace: Duration,
     /// Interval of keep-alive comments on idle event streams.
     pub keep_alive: Duration,
@@ -219,8 +220,9 @@ async fn observe(State(state): State<ServerState>, request: Request, next: Next)
 /// Serves the API on `listener` until `shutdown` completes: resumes interrupted
 /// sessions first; on shutdown stops accepting, ends event streams, lets every run
 /// commit its current step and stop there ([`Agent::stop`](crate::agent::Agent::stop)),
-/// waits up to [`ServerConfig::shutdown_grace`] for that, then aborts the rest.
-/// Either way the sessions stay `Running` and resume at the next start.
+/// and waits up to [`ServerConfig::shutdown_grace`] from the signal for open
+/// requests and runs to end, then drops the rest. Either way the sessions stay
+/// `Running` and resume at the next start.
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
@@ -230,14 +232,37 @@ pub async fn serve(
         tracing::error!(error = %err, "could not list interrupted sessions; they resume at the next start");
     }
     let stop = state.inner.shutdown.clone();
+    let agent = state.inner.agent.clone();
     let signal = async move {
         shutdown.await;
-        tracing::info!("shutting down: no new connections; event streams end");
+        tracing::info!("shutting down: no new connections; event streams end; runs stop at their next step");
         stop.cancel();
+        // At the signal, not once every connection has closed: runs would otherwise
+        // keep taking steps (and paying for model calls) while clients disconnect.
+        agent.stop();
     };
-    axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal).await?;
+    let stopping = state.inner.shutdown.clone();
+    let mut server =
+        std::pin::pin!(axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal).into_future());
+    let drained = tokio::select! {
+        result = &mut server => {
+            result?;
+            true
+        }
+        () = stopping.cancelled() => false,
+    };
+    // The grace runs from the signal and bounds the whole shutdown: axum waits for
+    // every connection to close, and a client that keeps a request unfinished (or
+    // stops reading) would otherwise hold the process forever.
+    let deadline = tokio::time::Instant::now() + state.inner.config.shutdown_grace;
+    if !drained {
+        match tokio::time::timeout_at(deadline, &mut server).await {
+            Ok(result) => result?,
+            Err(_) => tracing::warn!("connections still open at the end of the grace period are dropped"),
+        }
+    }
     state.inner.agent.stop();
-    state.inner.runs.drain(state.inner.config.shutdown_grace).await;
+    state.inner.runs.drain(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
     tracing::info!("server stopped");
     Ok(())
 }

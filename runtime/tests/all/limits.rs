@@ -151,3 +151,27 @@ async fn a_spinning_tool_does_not_starve_other_sessions() {
         assert!(matches!(spinner.await.unwrap(), Err(CallError::Deadline { .. })));
     }
 }
+
+#[tokio::test]
+async fn calls_beyond_the_instance_pool_wait_for_a_slot() {
+    // A pool of two instances, both held by spinning guests (which yield at every
+    // epoch tick, so the other calls start meanwhile): the reads must wait for a
+    // slot, not fail because the pool is full.
+    let config =
+        runtime::RuntimeConfig { max_instances: 2, cache_dir: Some(crate::shared_cache_dir()), ..Default::default() };
+    let runtime = runtime::Runtime::new(config).expect("runtime");
+    let hostile = crate::fixture(&runtime, "hostile").await;
+    let session = crate::session(&runtime, &[hostile], quick());
+    let spins = futures_util::future::join_all((0..2).map(|_| session.call("spin", "{}")));
+    let inputs: Vec<String> = (0..6).map(|i| format!(r#"{{"text":"{i}"}}"#)).collect();
+    let echoes = futures_util::future::join_all(inputs.iter().map(|input| session.call("echo", input)));
+    let (spun, echoed) = futures_util::future::join(spins, echoes).await;
+    for outcome in spun {
+        let err = outcome.expect_err("a spinner ends at its deadline");
+        assert!(matches!(err, CallError::Deadline { .. }), "{err}");
+    }
+    for (i, outcome) in echoed.into_iter().enumerate() {
+        let output = outcome.unwrap_or_else(|err| panic!("echo {i} must wait for a slot, not fail: {err}"));
+        assert_eq!(output.content, i.to_string());
+    }
+}
