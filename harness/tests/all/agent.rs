@@ -76,24 +76,25 @@ pub async fn agent_with(
     config: AgentConfig,
     network: Network,
 ) -> (Agent, Arc<Counting>) {
+    let replay = ReplayProvider::new(cassette(answers), dir.join("cassette.json"));
+    let counting = Arc::new(Counting { inner: Arc::new(replay), calls: AtomicUsize::new(0) });
+    let config = AgentConfig { clock: Clock::Fixed(Timestamp { secs: 1_700_000_000, nanos: 0 }), ..config };
+    (agent_over(dir, counting.clone(), config, network).await, counting)
+}
+
+/// An agent over every built-in tool and a fresh database in `dir`, asking `provider`.
+pub async fn agent_over(
+    dir: &std::path::Path,
+    provider: Arc<dyn Provider>,
+    config: AgentConfig,
+    network: Network,
+) -> Agent {
     let runtime = super::runtime();
     let tools = harness::toolset::load(&runtime, None).await;
     assert!(tools.rejected.is_empty(), "{:?}", tools.rejected);
     let store = Store::open(dir.join("harness.redb")).expect("store");
-    let replay = ReplayProvider::new(cassette(answers), dir.join("cassette.json"));
-    let counting = Arc::new(Counting { inner: Arc::new(replay), calls: AtomicUsize::new(0) });
-    let config = AgentConfig { clock: Clock::Fixed(Timestamp { secs: 1_700_000_000, nanos: 0 }), ..config };
-    let agent = Agent::new(
-        runtime,
-        Arc::new(tools.toolbox),
-        Limits::default(),
-        Arc::new(network),
-        store,
-        counting.clone(),
-        "scripted".into(),
-        config,
-    );
-    (agent, counting)
+    let toolbox = Arc::new(tools.toolbox);
+    Agent::new(runtime, toolbox, Limits::default(), Arc::new(network), store, provider, "scripted".into(), config)
 }
 
 /// The events of a session, without their sequence numbers and times.
@@ -361,19 +362,7 @@ impl Provider for Silent {
 #[tokio::test]
 async fn one_session_runs_once_at_a_time_and_a_cancel_stops_a_waiting_model_call() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = super::runtime();
-    let tools = harness::toolset::load(&runtime, None).await;
-    let store = Store::open(dir.path().join("harness.redb")).unwrap();
-    let agent = Arc::new(Agent::new(
-        runtime,
-        Arc::new(tools.toolbox),
-        Limits::default(),
-        Arc::new(Network::default()),
-        store,
-        Arc::new(Silent),
-        "m".into(),
-        AgentConfig::default(),
-    ));
+    let agent = Arc::new(agent_over(dir.path(), Arc::new(Silent), AgentConfig::default(), Network::default()).await);
     let id = agent.create_session("ann", None, None).unwrap();
     let cancel = CancellationToken::new();
     let first = tokio::spawn({
@@ -394,19 +383,7 @@ async fn one_session_runs_once_at_a_time_and_a_cancel_stops_a_waiting_model_call
 #[tokio::test]
 async fn stop_leaves_the_run_to_resume_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = super::runtime();
-    let tools = harness::toolset::load(&runtime, None).await;
-    let store = Store::open(dir.path().join("harness.redb")).unwrap();
-    let agent = Arc::new(Agent::new(
-        runtime,
-        Arc::new(tools.toolbox),
-        Limits::default(),
-        Arc::new(Network::default()),
-        store,
-        Arc::new(Silent),
-        "scripted".into(),
-        AgentConfig::default(),
-    ));
+    let agent = Arc::new(agent_over(dir.path(), Arc::new(Silent), AgentConfig::default(), Network::default()).await);
     let id = agent.create_session("ann", None, None).unwrap();
     let run = tokio::spawn({
         let agent = agent.clone();
