@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use benches::{Latency, SplitMix, load_average, results_dir, write_results};
 use criterion::Criterion;
-use harness::agent::{Agent, AgentConfig, Clock, Quiet};
+use harness::agent::{Agent, AgentConfig, Clock, Quiet, SessionOptions};
 use harness::conversation::{Block, ModelAnswer, ModelRequest, StopReason, StreamEvent, Usage};
 use harness::event::EndReason;
 use harness::provider::{Cassette, Interaction, Provider, ProviderError, ReplayProvider};
@@ -266,7 +266,11 @@ fn main() {
     for n in 0..SESSIONS {
         let snapshot = workspace(n);
         let id = agent
-            .create_session(&format!("user{:03}", n % 100), Some(format!("session {n}")), Some(&snapshot))
+            .create_session(
+                &format!("user{:03}", n % 100),
+                SessionOptions::titled(format!("session {n}")),
+                Some(&snapshot),
+            )
             .expect("create session");
         let outcome =
             rt.block_on(agent.send(&id, "What does the README say?", &Quiet, &CancellationToken::new())).expect("run");

@@ -99,8 +99,7 @@ fn commit_latency(dir: &std::path::Path) -> Latency {
         provider: "replay".into(),
         model: "scripted".into(),
         harness_version: "bench".into(),
-        tool_versions: Default::default(),
-        title: None,
+        ..NewSession::default()
     };
     let id = store.create_session(session, None).expect("probe session").id;
     let step = Step {

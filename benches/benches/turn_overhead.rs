@@ -423,7 +423,9 @@ impl Rig {
     /// A new session over `workspace`, sent one message and run to its end.
     async fn run(&self, long: bool, workspace: &Snapshot) -> (SessionId, Traces) {
         let (agent, tool_turns) = if long { (&self.long, LONG_TURNS) } else { (&self.main, TOOL_TURNS) };
-        let id = agent.create_session("bench", None, Some(workspace)).expect("create session");
+        let id = agent
+            .create_session("bench", harness::agent::SessionOptions::default(), Some(workspace))
+            .expect("create session");
         take_marks();
         let sent = Stamp::now();
         let outcome = agent.send(&id, "Read the notes, again and again.", &Stamps, &CancellationToken::new()).await;

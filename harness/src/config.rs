@@ -1,6 +1,6 @@
 //! The harness config file: TOML, completed from the environment.
 //!
-//! One file configures the CLI and (later) the server, so both read it through
+//! One file configures the CLI and the server, so both read it through
 //! this module. Every section is optional and every table refuses keys it does
 //! not know, so a typo is an error naming the file, line and key instead of a
 //! setting silently ignored.
@@ -14,6 +14,7 @@
 //! system = "You are a careful engineer."
 //! max_turns = 40
 //! budget = { max_cost_usd = 2.0 }
+//! models = ["claude-haiku-4-5"]  # others a session may choose at creation
 //!
 //! [prices."claude-sonnet-4-5"]   # USD per million tokens; none are built in
 //! input = 3.0
@@ -40,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use runtime::Limits;
-use runtime::net::policy::{Policy, Rule};
+use runtime::net::policy::{Policy, Rule, check_target};
 use runtime::net::secrets::{ENV_PREFIX, InjectionRule, SecretStore, SecretValue};
 use runtime::net::{Network, NetworkError};
 use runtime::vfs::Quota;
@@ -137,6 +138,10 @@ pub struct AgentSection {
     /// What a session may spend.
     #[serde(default)]
     pub budget: Budget,
+    /// Models a session may choose at creation besides the configured one
+    /// (`"*"` allows any name the provider takes).
+    #[serde(default)]
+    pub models: Vec<String>,
 }
 
 /// The `[network]` section.
@@ -276,8 +281,8 @@ impl Config {
             self.check_rules(&format!("network.tools.{tool}.allow"), &policy.allow)?;
         }
         for (i, rule) in self.network.inject.iter().enumerate() {
-            let key = format!("network.inject[{i}]");
-            self.check_target(&key, &rule.scheme, &rule.host, &rule.path_prefix)?;
+            check_target(&rule.scheme, &rule.host, &rule.path_prefix)
+                .map_err(|err| self.invalid(format!("network.inject[{i}].{}", err.field), err.reason))?;
         }
         self.limits()?;
         self.quota()?;
@@ -286,24 +291,7 @@ impl Config {
 
     fn check_rules(&self, key: &str, rules: &[Rule]) -> Result<(), ConfigError> {
         for (i, rule) in rules.iter().enumerate() {
-            let key = format!("{key}[{i}]");
-            self.check_target(&key, &rule.scheme, &rule.host, &rule.path_prefix)?;
-            if let Some(method) = rule.methods.iter().find(|m| m.is_empty() || **m != m.to_ascii_uppercase()) {
-                return Err(self.invalid(format!("{key}.methods"), format!("{method:?} is not an upper-case method")));
-            }
-        }
-        Ok(())
-    }
-
-    fn check_target(&self, key: &str, scheme: &str, host: &str, path_prefix: &str) -> Result<(), ConfigError> {
-        if scheme != "https" && scheme != "http" {
-            return Err(self.invalid(format!("{key}.scheme"), format!("{scheme:?} is neither \"https\" nor \"http\"")));
-        }
-        if host.trim().is_empty() || host.contains(|c: char| c == '/' || c.is_whitespace()) {
-            return Err(self.invalid(format!("{key}.host"), format!("{host:?} is not a host name or IP address")));
-        }
-        if !path_prefix.starts_with('/') {
-            return Err(self.invalid(format!("{key}.path_prefix"), format!("{path_prefix:?} must start with `/`")));
+            rule.validate().map_err(|err| self.invalid(format!("{key}[{i}].{}", err.field), err.reason))?;
         }
         Ok(())
     }
@@ -318,6 +306,7 @@ impl Config {
             budget: self.agent.budget,
             prices: self.prices.clone(),
             quota: self.quota()?,
+            models: self.agent.models.clone(),
             ..defaults
         })
     }

@@ -11,5 +11,6 @@ pub mod conversation;
 pub mod event;
 pub mod provider;
 pub mod server;
+pub mod settings;
 pub mod store;
 pub mod toolset;

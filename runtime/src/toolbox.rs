@@ -12,6 +12,8 @@ use crate::spec::{CheckedSpec, ToolSpec};
 pub struct Toolbox {
     components: Vec<Arc<ToolComponent>>,
     by_name: HashMap<String, usize>,
+    /// Set by [`only`](Toolbox::only): some tools of the components are left out.
+    partial: bool,
 }
 
 impl Toolbox {
@@ -41,7 +43,22 @@ impl Toolbox {
 
     /// Every tool's spec, in load order.
     pub fn specs(&self) -> impl Iterator<Item = &ToolSpec> {
-        self.components.iter().flat_map(|component| component.specs())
+        let partial = self.partial;
+        self.components
+            .iter()
+            .flat_map(|component| component.specs())
+            .filter(move |spec| !partial || self.by_name.contains_key(&spec.name))
+    }
+
+    /// A toolbox offering only `tools` (a session that may use fewer tools than
+    /// the harness has), or the first name it doesn't hold.
+    pub fn only<'a>(&self, tools: impl IntoIterator<Item = &'a str>) -> Result<Toolbox, String> {
+        let mut by_name = HashMap::new();
+        for tool in tools {
+            let &index = self.by_name.get(tool).ok_or_else(|| tool.to_string())?;
+            by_name.insert(tool.to_string(), index);
+        }
+        Ok(Toolbox { components: self.components.clone(), by_name, partial: true })
     }
 
     /// The spec of `tool`, if present.

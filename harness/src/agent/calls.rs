@@ -31,7 +31,7 @@ pub(super) async fn run(
     cancel: &CancellationToken,
 ) -> Result<Vec<Event>, AgentError> {
     let session = session.clone().with_clock(now);
-    let read_only = |call: &PendingCall| agent.toolbox.spec(&call.name).is_none_or(|spec| spec.read_only);
+    let read_only = |call: &PendingCall| session.toolbox().spec(&call.name).is_none_or(|spec| spec.read_only);
     let mut committed = Vec::new();
     let mut i = 0;
     // A stop ends the batch between calls: what ran is committed, the rest resumes.
@@ -50,7 +50,7 @@ pub(super) async fn run(
             i += batch.len();
             continue;
         }
-        let idempotent = agent.toolbox.spec(&call.name).is_some_and(|spec| spec.idempotent);
+        let idempotent = session.toolbox().spec(&call.name).is_some_and(|spec| spec.idempotent);
         if call.started && !idempotent {
             let event = interrupted(call);
             agent.commit(id, vec![event.clone()], None, None, observer)?;

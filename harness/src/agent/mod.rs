@@ -34,6 +34,7 @@ use tracing::Instrument;
 use crate::conversation::{Message, ModelRequest, StreamEvent, ToolDef, Usage};
 use crate::event::{EndReason, Event};
 use crate::provider::Provider;
+use crate::settings::{SessionSettings, tighter};
 use crate::store::{NewSession, SessionId, Status, Step, Store, StoreError};
 
 pub use price::{Budget, Price, PriceTable};
@@ -56,6 +57,8 @@ pub struct AgentConfig {
     pub quota: Quota,
     /// The time tools see when they write files.
     pub clock: Clock,
+    /// Models a session may choose besides the agent's own; `*` allows any.
+    pub models: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -68,6 +71,7 @@ impl Default for AgentConfig {
             prices: PriceTable::default(),
             quota: Quota::default(),
             clock: Clock::System,
+            models: Vec::new(),
         }
     }
 }
@@ -122,6 +126,9 @@ pub enum AgentError {
     /// Another run of the session is in progress in this process.
     #[error("session {0} is already running")]
     Busy(SessionId),
+    /// The settings asked for at creation are not allowed or make no sense.
+    #[error("{0}")]
+    InvalidSettings(String),
     /// The session's filesystem could not be restored or snapshotted.
     #[error("session {session} filesystem: {reason}")]
     Filesystem {
@@ -130,6 +137,34 @@ pub enum AgentError {
         /// What failed.
         reason: String,
     },
+}
+
+/// How a new session is set up.
+#[derive(Clone, Debug, Default)]
+pub struct SessionOptions {
+    /// A title for listings.
+    pub title: Option<String>,
+    /// The model, if not the agent's own; it must be one [`AgentConfig::models`] allows.
+    pub model: Option<String>,
+    /// What the session may use, narrowing the agent's configuration.
+    pub settings: SessionSettings,
+}
+
+impl SessionOptions {
+    /// Default options with a title.
+    pub fn titled(title: impl Into<String>) -> SessionOptions {
+        SessionOptions { title: Some(title.into()), ..SessionOptions::default() }
+    }
+}
+
+/// What a run of one session works with: the agent's tools, network and limits
+/// narrowed by the session's settings.
+struct Scope {
+    toolbox: Arc<Toolbox>,
+    tool_defs: Arc<[ToolDef]>,
+    network: Arc<Network>,
+    max_turns: u32,
+    budget: Budget,
 }
 
 /// The harness: a runtime with its tools, a store, a provider and a config.
@@ -161,14 +196,7 @@ impl Agent {
         model: String,
         config: AgentConfig,
     ) -> Agent {
-        let tool_defs = toolbox
-            .specs()
-            .map(|spec| ToolDef {
-                name: spec.name.clone(),
-                description: spec.description.clone(),
-                input_schema: spec.input_schema.clone(),
-            })
-            .collect();
+        let tool_defs = definitions(&toolbox);
         Agent {
             runtime,
             toolbox,
@@ -212,14 +240,24 @@ impl Agent {
         self.config.quota
     }
 
+    /// The tools every session may use (a session's settings may narrow them).
+    pub fn toolbox(&self) -> &Arc<Toolbox> {
+        &self.toolbox
+    }
+
+    /// The model sessions run unless they choose another.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
     /// A new idle session for `owner`, starting from `workspace` (empty if `None`).
     pub fn create_session(
         &self,
         owner: &str,
-        title: Option<String>,
+        options: SessionOptions,
         workspace: Option<&Snapshot>,
     ) -> Result<SessionId, AgentError> {
-        Ok(self.store.create_session(self.new_session(owner, title), workspace)?.id)
+        Ok(self.store.create_session(self.new_session(owner, options)?, workspace)?.id)
     }
 
     /// Creates a session with its first user message in one transaction, then
@@ -227,7 +265,7 @@ impl Agent {
     pub async fn start(
         &self,
         owner: &str,
-        title: Option<String>,
+        options: SessionOptions,
         workspace: Option<&Snapshot>,
         text: &str,
         observer: &dyn Observer,
@@ -236,27 +274,94 @@ impl Agent {
         let text = self.network.redactor().redact_str(text);
         let events = vec![Event::UserMessage { text }];
         let step = Step { events: events.clone(), snapshot: None, status: Some(Status::Running) };
-        let id = self.store.create_session_with(self.new_session(owner, title), workspace, Some(&step))?.id;
+        let id = self.store.create_session_with(self.new_session(owner, options)?, workspace, Some(&step))?.id;
         let _guard = self.claim(&id)?;
         observer.committed(1, &events);
         let outcome = self.drive(&id, observer, cancel).await?;
         Ok((id, outcome))
     }
 
-    fn new_session(&self, owner: &str, title: Option<String>) -> NewSession {
+    /// The record of a new session, once its options are checked.
+    fn new_session(&self, owner: &str, options: SessionOptions) -> Result<NewSession, AgentError> {
+        let invalid = AgentError::InvalidSettings;
+        options.settings.validate().map_err(invalid)?;
+        let model = match options.model {
+            None => self.model.clone(),
+            Some(model) if model == self.model => model,
+            Some(model) => {
+                if model.trim().is_empty() || model.len() > 200 || model.contains(char::is_control) {
+                    return Err(invalid(format!("{model:?} is not a model name")));
+                }
+                if !self.config.models.iter().any(|allowed| *allowed == model || allowed == "*") {
+                    let mut allowed = vec![self.model.as_str()];
+                    allowed.extend(self.config.models.iter().map(String::as_str));
+                    return Err(invalid(format!(
+                        "model `{model}` is not offered here; the models are: {}",
+                        allowed.join(", ")
+                    )));
+                }
+                model
+            }
+        };
+        let toolbox = self.session_toolbox(&options.settings)?;
         let mut tool_versions = BTreeMap::new();
-        for component in self.toolbox.components() {
-            for spec in component.specs() {
+        for component in toolbox.components() {
+            for spec in component.specs().filter(|spec| toolbox.spec(&spec.name).is_some()) {
                 tool_versions.insert(spec.name.clone(), component.hash());
             }
         }
-        NewSession {
+        Ok(NewSession {
             owner: owner.to_string(),
             provider: self.provider.name().to_string(),
-            model: self.model.clone(),
+            model,
             harness_version: env!("CARGO_PKG_VERSION").to_string(),
             tool_versions,
-            title,
+            title: options.title,
+            settings: options.settings,
+        })
+    }
+
+    /// The agent's toolbox, or the part of it `settings` names.
+    fn session_toolbox(&self, settings: &SessionSettings) -> Result<Arc<Toolbox>, AgentError> {
+        let Some(tools) = &settings.tools else { return Ok(self.toolbox.clone()) };
+        match self.toolbox.only(tools.iter().map(String::as_str)) {
+            Ok(toolbox) => Ok(Arc::new(toolbox)),
+            Err(unknown) => {
+                let known: Vec<&str> = self.toolbox.specs().map(|spec| spec.name.as_str()).collect();
+                Err(AgentError::InvalidSettings(format!(
+                    "there is no tool named `{unknown}`; the tools are: {}",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+
+    /// What a run of a session with `settings` works with. A stored tool that is
+    /// no longer installed is left out rather than failing the run.
+    fn scope(&self, settings: &SessionSettings) -> Scope {
+        let (toolbox, tool_defs) = match &settings.tools {
+            None => (self.toolbox.clone(), self.tool_defs.clone()),
+            Some(tools) => {
+                let present = tools.iter().map(String::as_str).filter(|tool| self.toolbox.spec(tool).is_some());
+                let toolbox = Arc::new(self.toolbox.only(present).expect("only installed tools are named"));
+                let defs = definitions(&toolbox);
+                (toolbox, defs)
+            }
+        };
+        let network = match &settings.network {
+            None => self.network.clone(),
+            Some(policy) => Arc::new(self.network.within(policy.clone())),
+        };
+        let configured = self.config.budget;
+        Scope {
+            toolbox,
+            tool_defs,
+            network,
+            max_turns: tighter(Some(self.config.max_turns), settings.max_turns).unwrap_or(self.config.max_turns),
+            budget: Budget {
+                max_tokens: tighter(configured.max_tokens, settings.max_tokens),
+                max_cost_usd: tighter(configured.max_cost_usd, settings.max_cost_usd),
+            },
         }
     }
 
@@ -347,9 +452,10 @@ impl Agent {
         let vfs =
             self.store.restore(id, meta.head.last_step, self.config.quota).map_err(|e| fs_error(e.to_string()))?;
         let workspace = Workspace::new(vfs, DEFAULT_MOUNT);
-        let session = runtime::Session::new(&self.runtime, self.toolbox.clone(), self.limits.clone())
+        let scope = self.scope(&meta.settings);
+        let session = runtime::Session::new(&self.runtime, scope.toolbox.clone(), self.limits.clone())
             .with_workspace(workspace)
-            .with_network(self.network.clone());
+            .with_network(scope.network.clone());
         let mut root = meta.head.root;
         let model = meta.model.clone();
 
@@ -388,10 +494,10 @@ impl Agent {
                 }
                 Next::Model => {
                     let cost = self.config.prices.cost(&model, &usage);
-                    if transcript.turns_in_run >= self.config.max_turns {
+                    if transcript.turns_in_run >= scope.max_turns {
                         Some(end(EndReason::MaxTurns, None))
                     } else {
-                        self.config.budget.exhausted(&usage, cost).map(|why| end(EndReason::Budget, Some(why)))
+                        scope.budget.exhausted(&usage, cost).map(|why| end(EndReason::Budget, Some(why)))
                     }
                 }
             };
@@ -417,7 +523,7 @@ impl Agent {
             }
 
             let turn = tracing::info_span!("turn", n = transcript.turns_in_run + 1, model = %model);
-            let request = self.request(&model, std::mem::take(&mut transcript.messages));
+            let request = self.request(&model, &scope.tool_defs, std::mem::take(&mut transcript.messages));
             let mut on_event = |event: StreamEvent| observer.stream(&event);
             let answer = tokio::select! {
                 answer = self.provider.complete(&request, &mut on_event).instrument(turn) => Some(answer),
@@ -467,12 +573,12 @@ impl Agent {
     /// network knows redacted.
     /// The conversation is moved in, not copied (it grows with every turn); the
     /// caller moves it back after the call.
-    fn request(&self, model: &str, messages: Vec<Message>) -> ModelRequest {
+    fn request(&self, model: &str, tools: &Arc<[ToolDef]>, messages: Vec<Message>) -> ModelRequest {
         let mut request = ModelRequest {
             model: model.to_string(),
             system: self.config.system.clone(),
             messages,
-            tools: self.tool_defs.clone(),
+            tools: tools.clone(),
             max_tokens: self.config.max_answer_tokens,
         };
         let redactor = self.network.redactor();
@@ -512,6 +618,18 @@ impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         self.agent.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
     }
+}
+
+/// The model's view of every tool in `toolbox`.
+fn definitions(toolbox: &Toolbox) -> Arc<[ToolDef]> {
+    toolbox
+        .specs()
+        .map(|spec| ToolDef {
+            name: spec.name.clone(),
+            description: spec.description.clone(),
+            input_schema: spec.input_schema.clone(),
+        })
+        .collect()
 }
 
 fn final_status(reason: &EndReason) -> Status {

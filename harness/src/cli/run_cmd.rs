@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use harness::agent::{Agent, RunOutcome};
+use harness::agent::{Agent, RunOutcome, SessionOptions};
 use harness::config::Config;
 use harness::event::EndReason;
 use harness::store::{SessionId, Status};
@@ -103,8 +103,9 @@ pub async fn run(globals: &Globals, args: RunArgs) -> anyhow::Result<ExitCode> {
     // The store keeps titles as given: one must not carry a secret the prompt held.
     let title = Some(parts.network().redactor().redact_str(&title)).filter(|title| !title.trim().is_empty());
     let terminal = Terminal::default();
+    let options = SessionOptions { title, ..SessionOptions::default() };
     let (id, outcome) =
-        agent.start(&owner(args.owner.clone()), title, snapshot.as_ref(), &args.prompt, &terminal, &cancel).await?;
+        agent.start(&owner(args.owner.clone()), options, snapshot.as_ref(), &args.prompt, &terminal, &cancel).await?;
     if let Some(dir) = &args.export {
         let written = export_head(&agent, &id, dir)?;
         // A run's output is a courtesy: a closed stdout must not stop the run.

@@ -2,13 +2,16 @@
 //! is an error rather than silently ignored. Times are milliseconds since the Unix
 //! epoch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use runtime::net::policy::Policy;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::SessionOptions;
 use crate::conversation::{StreamEvent, Usage};
 use crate::event::Event;
+use crate::settings::SessionSettings;
 use crate::store::{Checkpoint, ForkPoint, Session, SessionId, Status, User};
 
 /// `POST /v1/sessions`.
@@ -22,6 +25,42 @@ pub struct CreateSession {
     /// directories are created.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// The model, if not the server's default; the server lists which it offers.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The tools the session offers the model (names); all of the server's if absent.
+    #[serde(default)]
+    pub tools: Option<BTreeSet<String>>,
+    /// An allowlist every outbound request of the session's tools must pass, on
+    /// top of the server's: it narrows the server's policy, never widens it.
+    #[serde(default)]
+    pub network: Option<Policy>,
+    /// Most model calls per run, if fewer than the server's.
+    #[serde(default)]
+    pub max_turns: Option<u32>,
+    /// Most tokens over the session, if fewer than the server's budget.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// Most US dollars over the session, if less than the server's budget.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
+}
+
+impl CreateSession {
+    /// The session options this request asks for.
+    pub fn options(&self) -> SessionOptions {
+        SessionOptions {
+            title: self.title.clone(),
+            model: self.model.clone(),
+            settings: SessionSettings {
+                tools: self.tools.clone(),
+                network: self.network.clone(),
+                max_turns: self.max_turns,
+                max_tokens: self.max_tokens,
+                max_cost_usd: self.max_cost_usd,
+            },
+        }
+    }
 }
 
 /// `POST /v1/sessions/{id}/messages`.
@@ -82,6 +121,9 @@ pub struct SessionInfo {
     pub last_step: u64,
     /// Tokens its own runs used.
     pub usage: Usage,
+    /// What it may use beyond the server's defaults: tools, network, limits.
+    #[serde(flatten)]
+    pub settings: SessionSettings,
 }
 
 impl SessionInfo {
@@ -99,6 +141,7 @@ impl SessionInfo {
             last_seq: session.head.last_seq,
             last_step: session.head.last_step,
             usage: session.usage,
+            settings: session.settings.clone(),
         }
     }
 }

@@ -90,6 +90,7 @@ impl From<AgentError> for ApiError {
             AgentError::Busy(id) => {
                 ApiError::conflict(format!("session {id} has a run in progress; wait for it to end or cancel it"))
             }
+            AgentError::InvalidSettings(message) => ApiError::bad_request(message),
             AgentError::Filesystem { .. } => ApiError::internal(err),
         }
     }

@@ -13,8 +13,9 @@
 //! then drops the rest between awaits: as every step is committed before the next
 //! begins, those sessions stay `Running` and resume at the next start.
 //!
-//! Every session shares the agent's model, tools and network policy; a per-session
-//! model or policy is not offered yet.
+//! A session may choose, at creation, a model the server offers, a subset of its
+//! tools, a network policy and limits ([`SessionSettings`](crate::settings::SessionSettings)):
+//! they narrow the server's configuration and never widen it.
 
 mod admin;
 pub mod api;

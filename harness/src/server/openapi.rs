@@ -114,7 +114,7 @@ pub fn openapi() -> Value {
             }},
             "/v1/sessions": {
                 "post": {
-                    "summary": "Create a session, optionally with initial files", "security": user,
+                    "summary": "Create a session: initial files, model, tools, network policy and limits are optional", "security": user,
                     "requestBody": body("CreateSession"),
                     "responses": session_errors(json!({ "201": created("Session"),
                         "413": error("Body or initial files too large"),
@@ -204,7 +204,24 @@ fn schemas() -> Value {
         "CreateSession": { "type": "object", "additionalProperties": false, "properties": {
             "title": { "type": ["string", "null"] },
             "files": { "type": "object", "additionalProperties": { "type": "string" },
-                       "description": "Relative path → UTF-8 content" } } },
+                       "description": "Relative path → UTF-8 content" },
+            "model": { "type": ["string", "null"],
+                       "description": "The server's default, or one of the models it is configured to offer" },
+            "tools": { "type": ["array", "null"], "items": string, "uniqueItems": true,
+                       "description": "Tool names the session offers; all of the server's if absent" },
+            "network": { "$ref": "#/components/schemas/NetworkPolicy" },
+            "max_turns": { "type": ["integer", "null"], "minimum": 1, "description": "Below the server's, if set" },
+            "max_tokens": { "type": ["integer", "null"], "minimum": 0, "description": "Below the server's budget, if set" },
+            "max_cost_usd": { "type": ["number", "null"], "minimum": 0, "description": "Below the server's budget, if set" } } },
+        "NetworkPolicy": { "type": ["object", "null"], "additionalProperties": false,
+            "description": "An allowlist each outbound request must pass on top of the server's: it narrows, never widens",
+            "properties": { "allow": { "type": "array", "items": { "type": "object", "required": ["host"],
+                "additionalProperties": false, "properties": {
+                    "scheme": { "enum": ["https", "http"], "default": "https" },
+                    "host": { "type": "string", "description": "A name, `*.` wildcard for subdomains, or an IP address" },
+                    "port": { "type": ["integer", "null"], "minimum": 1, "maximum": 65535 },
+                    "path_prefix": { "type": "string", "default": "/" },
+                    "methods": { "type": "array", "items": string, "description": "Upper case; empty allows all" } } } } } },
         "PostMessage": { "type": "object", "required": ["text"], "additionalProperties": false,
             "properties": { "text": { "type": "string", "minLength": 1 } } },
         "MessageAccepted": object(json!(["session", "seq"]), json!({ "session": string, "seq": integer })),
@@ -224,7 +241,10 @@ fn schemas() -> Value {
                 "provider": string, "model": string, "created_ms": integer,
                 "parent": { "type": ["object", "null"], "properties": {
                     "session": string, "step": integer, "seq": integer } },
-                "last_seq": integer, "last_step": integer, "usage": { "$ref": "#/components/schemas/Usage" }
+                "last_seq": integer, "last_step": integer, "usage": { "$ref": "#/components/schemas/Usage" },
+                "tools": { "type": "array", "items": string, "description": "Present when the session narrows the tools" },
+                "network": { "$ref": "#/components/schemas/NetworkPolicy" },
+                "max_turns": integer, "max_tokens": integer, "max_cost_usd": { "type": "number" }
             })),
         "Checkpoint": object(json!(["step", "last_seq", "root", "time_ms"]), json!({
             "step": integer, "last_seq": integer, "root": string, "time_ms": integer })),

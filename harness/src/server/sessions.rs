@@ -46,7 +46,7 @@ pub(super) async fn create(
     let store = state.inner.store.clone();
     let session = blocking(move || {
         let snapshot = initial_files(&request, quota)?;
-        let id = agent.create_session(&user.0, request.title, snapshot.as_ref())?;
+        let id = agent.create_session(&user.0, request.options(), snapshot.as_ref())?;
         Ok(store.session(&id)?)
     })
     .await?;

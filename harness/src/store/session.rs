@@ -18,6 +18,7 @@ use super::tables::{
 };
 use super::{Result, Store, StoreError, from_nanos, now_nanos};
 use crate::conversation::Usage;
+use crate::settings::SessionSettings;
 
 /// A session's id: a UUID v7, printed in its usual hyphenated form. Ids begin with
 /// their creation time (and one process makes them in order), so listings come out
@@ -131,7 +132,7 @@ impl Status {
 }
 
 /// What a new session is made of.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewSession {
     /// The user the session belongs to.
     pub owner: String,
@@ -145,6 +146,8 @@ pub struct NewSession {
     pub tool_versions: BTreeMap<String, String>,
     /// A title for listings.
     pub title: Option<String>,
+    /// What the session may use, narrowing the harness's configuration.
+    pub settings: SessionSettings,
 }
 
 /// Where a fork branched off: its parent and the parent's checkpoint.
@@ -170,7 +173,7 @@ pub struct Head {
 }
 
 /// A session as stored: metadata, status, head and usage.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Session {
     /// The session's id.
     pub id: SessionId,
@@ -196,6 +199,8 @@ pub struct Session {
     pub head: Head,
     /// Tokens used by this session's own steps (a fork starts from zero).
     pub usage: Usage,
+    /// What it may use (a fork inherits its parent's).
+    pub settings: SessionSettings,
 }
 
 /// The JSON metadata record: what is written once (and on a title change).
@@ -212,6 +217,8 @@ pub(super) struct MetaRecord {
     pub title: Option<String>,
     #[serde(default)]
     pub parent: Option<ForkPoint>,
+    #[serde(default, skip_serializing_if = "SessionSettings::is_default")]
+    pub settings: SessionSettings,
 }
 
 impl MetaRecord {
@@ -284,6 +291,7 @@ fn assemble(id: SessionId, meta: MetaRecord, head: HeadRecord) -> Session {
         created: from_nanos(meta.created_nanos),
         title: meta.title,
         parent: meta.parent,
+        settings: meta.settings,
         head: Head { last_seq: head.last_seq, last_step: head.last_step, root: head.root },
         usage: head.usage,
     }
@@ -334,6 +342,7 @@ impl Store {
             created_nanos: now_nanos(),
             title: new.title,
             parent: None,
+            settings: new.settings,
         };
         let head = HeadRecord {
             status: Status::Idle,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use harness::agent::{Agent, AgentConfig, Budget, Clock, Quiet};
+use harness::agent::{Agent, AgentConfig, Budget, Clock, Quiet, SessionOptions};
 use harness::conversation::{Block, ModelAnswer, ModelRequest, StopReason, StreamEvent, Usage};
 use harness::event::{EndReason, Event};
 use harness::provider::{Cassette, Interaction, Provider, ProviderError, ReplayProvider};
@@ -137,7 +137,7 @@ async fn a_scripted_run_calls_tools_and_commits_every_step() {
         answer("All done.", vec![]),
     ];
     let (agent, provider) = scripted(dir.path(), answers.clone(), AgentConfig::default()).await;
-    let id = agent.create_session("ann", Some("hello".into()), None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::titled("hello"), None).unwrap();
     let outcome = agent.send(&id, "write a greeting", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::EndTurn);
     assert_eq!(outcome.usage.input_tokens, 300);
@@ -170,8 +170,10 @@ async fn a_scripted_run_calls_tools_and_commits_every_step() {
 async fn start_creates_the_session_with_its_first_message_in_one_step() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, _) = scripted(dir.path(), vec![answer("Hi.", vec![])], AgentConfig::default()).await;
-    let (id, outcome) =
-        agent.start("ann", Some("t".into()), None, "hello", &Quiet, &CancellationToken::new()).await.unwrap();
+    let (id, outcome) = agent
+        .start("ann", SessionOptions::titled("t"), None, "hello", &Quiet, &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(outcome.reason, EndReason::EndTurn);
     let checkpoints = agent.store().checkpoints(&id).unwrap();
     assert_eq!(checkpoints[1].last_seq, 1, "checkpoint 1 holds the user message and nothing else");
@@ -195,7 +197,7 @@ async fn bad_model_output_becomes_error_results_and_the_loop_continues() {
         answer("Sorry.", vec![]),
     ];
     let (agent, _) = scripted(dir.path(), answers, AgentConfig::default()).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let outcome = agent.send(&id, "go", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::EndTurn);
     let results = results(&events(&agent, &id));
@@ -214,7 +216,7 @@ async fn max_turns_and_budgets_end_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, provider) =
         scripted(dir.path(), looping.clone(), AgentConfig { max_turns: 2, ..AgentConfig::default() }).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let outcome = agent.send(&id, "loop", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::MaxTurns);
     assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
@@ -223,7 +225,7 @@ async fn max_turns_and_budgets_end_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let budget = Budget { max_tokens: Some(250), max_cost_usd: None };
     let (agent, provider) = scripted(dir.path(), looping, AgentConfig { budget, ..AgentConfig::default() }).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let outcome = agent.send(&id, "loop", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::Budget);
     assert_eq!(outcome.error.as_deref(), Some("the session used 360 tokens, its budget is 250"));
@@ -244,7 +246,7 @@ async fn resume_never_repeats_a_committed_answer_and_reruns_an_idempotent_call()
         answer("Done.", vec![]),
     ];
     let (agent, provider) = scripted(dir.path(), answers.clone(), AgentConfig::default()).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     crashed_after(&agent, &id, vec![Event::UserMessage { text: "write".into() }], Some(Status::Running));
     crashed_after(&agent, &id, vec![Event::ModelAnswer(answers[0].clone())], None);
     assert_eq!(agent.interrupted_sessions().unwrap(), vec![id]);
@@ -275,7 +277,7 @@ async fn a_started_non_idempotent_call_is_reported_interrupted_not_run_twice() {
     seed.write(node, 0, b"A").unwrap();
     // One snapshot for both stores: a second snapshot of an unchanged tree has no new objects.
     let seeded = seed.snapshot().unwrap();
-    let id = agent.create_session("ann", None, Some(&seeded)).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), Some(&seeded)).unwrap();
     crashed_after(&agent, &id, vec![Event::UserMessage { text: "edit".into() }], Some(Status::Running));
     crashed_after(&agent, &id, vec![Event::ModelAnswer(answers[0].clone())], None);
     crashed_after(&agent, &id, vec![Event::ToolStarted { call_id: "e".into(), name: "edit_file".into() }], None);
@@ -291,7 +293,7 @@ async fn a_started_non_idempotent_call_is_reported_interrupted_not_run_twice() {
     // Without the `ToolStarted`, the same call runs: it never started.
     let dir = tempfile::tempdir().unwrap();
     let (agent, _) = scripted(dir.path(), answers.clone(), AgentConfig::default()).await;
-    let id = agent.create_session("ann", None, Some(&seeded)).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), Some(&seeded)).unwrap();
     crashed_after(&agent, &id, vec![Event::UserMessage { text: "edit".into() }], Some(Status::Running));
     crashed_after(&agent, &id, vec![Event::ModelAnswer(answers[0].clone())], None);
     agent.resume(&id, &Quiet, &CancellationToken::new()).await.unwrap();
@@ -303,7 +305,7 @@ async fn a_started_non_idempotent_call_is_reported_interrupted_not_run_twice() {
 async fn provider_failure_and_cancel_end_the_run_with_a_clear_record() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, _) = scripted(dir.path(), vec![], AgentConfig::default()).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let outcome = agent.send(&id, "hello?", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::Failed);
     let error = outcome.error.unwrap();
@@ -316,7 +318,7 @@ async fn provider_failure_and_cancel_end_the_run_with_a_clear_record() {
     let dir = tempfile::tempdir().unwrap();
     let answers = vec![answer("Listing.", vec![call("l", "list_dir", json!({"path": "."}))]), answer("x", vec![])];
     let (agent, provider) = scripted(dir.path(), answers, AgentConfig::default()).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let cancel = CancellationToken::new();
     cancel.cancel();
     let outcome = agent.send(&id, "hello", &Quiet, &cancel).await.unwrap();
@@ -333,7 +335,7 @@ async fn secrets_never_reach_the_log_or_the_model() {
     let network = Network::new(Policy::default(), secrets, vec![]).unwrap();
     let answers = vec![answer("ok", vec![])];
     let (agent, _) = agent_with(dir.path(), answers, AgentConfig::default(), network).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     agent.send(&id, "my token is tok-1f2e3d4c5b6a7988, keep it", &Quiet, &CancellationToken::new()).await.unwrap();
     let log = events(&agent, &id);
     assert_eq!(log[0], Event::UserMessage { text: "my token is [REDACTED:TOKEN], keep it".into() });
@@ -363,7 +365,7 @@ impl Provider for Silent {
 async fn one_session_runs_once_at_a_time_and_a_cancel_stops_a_waiting_model_call() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(agent_over(dir.path(), Arc::new(Silent), AgentConfig::default(), Network::default()).await);
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let cancel = CancellationToken::new();
     let first = tokio::spawn({
         let (agent, cancel) = (agent.clone(), cancel.clone());
@@ -384,7 +386,7 @@ async fn one_session_runs_once_at_a_time_and_a_cancel_stops_a_waiting_model_call
 async fn stop_leaves_the_run_to_resume_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let agent = Arc::new(agent_over(dir.path(), Arc::new(Silent), AgentConfig::default(), Network::default()).await);
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let run = tokio::spawn({
         let agent = agent.clone();
         async move { agent.send(&id, "hello", &Quiet, &CancellationToken::new()).await }

@@ -20,6 +20,7 @@ mod server_input;
 mod server_load;
 mod server_runs;
 mod server_util;
+mod session_settings;
 mod store;
 mod store_history;
 mod store_log;

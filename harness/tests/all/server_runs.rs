@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use harness::agent::SessionOptions;
 use harness::event::{EndReason, Event};
 use harness::server::api::EventRecord;
 use harness::store::{Status, Step, Store};
@@ -130,7 +131,7 @@ async fn serve_resumes_the_sessions_a_crash_left_running() {
     let store = Store::open(dir.path().join("harness.redb")).unwrap();
     let token = store.add_user("ann").unwrap();
     let agent = agent(store.clone(), Arc::new(replay(dir.path(), vec![answer("Resumed.", vec![])]))).await;
-    let id = agent.create_session("ann", None, None).unwrap();
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     let step =
         Step { events: vec![Event::UserMessage { text: "go".into() }], snapshot: None, status: Some(Status::Running) };
     store.commit_step(&id, &step).unwrap();

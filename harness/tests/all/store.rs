@@ -23,7 +23,7 @@ pub fn new_session(owner: &str) -> NewSession {
         model: "claude-test".into(),
         harness_version: "0.1.0".into(),
         tool_versions: BTreeMap::from([("read_file".into(), "blake3:aa".into()), ("grep".into(), "blake3:bb".into())]),
-        title: None,
+        ..NewSession::default()
     }
 }
 

@@ -79,6 +79,8 @@ pub enum NetworkError {
 pub struct Network {
     policy: Policy,
     tool_policies: HashMap<String, Policy>,
+    /// A narrower allowlist every request must also pass (a session's own).
+    within: Option<Policy>,
     rules: Vec<InjectionRule>,
     secrets: SecretStore,
     redactor: Arc<Redactor>,
@@ -90,6 +92,7 @@ impl Default for Network {
         Network {
             policy: Policy::default(),
             tool_policies: HashMap::new(),
+            within: None,
             rules: Vec::new(),
             secrets: SecretStore::new(),
             redactor: Arc::new(Redactor::new(std::iter::empty()).expect("no secrets")),
@@ -106,13 +109,34 @@ impl Network {
             return Err(NetworkError::MissingSecret { host: rule.host.clone(), secret: rule.secret.clone() });
         }
         let redactor = Arc::new(secrets.redactor()?);
-        Ok(Network { policy, tool_policies: HashMap::new(), rules, secrets, redactor, limits: HttpLimits::default() })
+        Ok(Network {
+            policy,
+            tool_policies: HashMap::new(),
+            within: None,
+            rules,
+            secrets,
+            redactor,
+            limits: HttpLimits::default(),
+        })
     }
 
     /// Gives tool `tool` its own policy instead of the session's.
     pub fn with_tool_policy(mut self, tool: &str, policy: Policy) -> Self {
         self.tool_policies.insert(tool.to_string(), policy);
         self
+    }
+
+    /// This network, where every request must also be allowed by `policy`: a
+    /// session narrowing what the host allows. It never widens it: the host's
+    /// policy (and a tool's override) still applies, and only the host's rules
+    /// can make a non-public address reachable.
+    pub fn within(&self, policy: Policy) -> Self {
+        Network { within: Some(policy), ..self.clone() }
+    }
+
+    /// The narrower allowlist set by [`within`](Self::within), if any.
+    pub fn narrowed_by(&self) -> Option<&Policy> {
+        self.within.as_ref()
     }
 
     /// Replaces the request limits.

@@ -116,6 +116,12 @@ pub(super) async fn send(
         tracing::info!(tool, %denied, "outbound request denied");
         refused(denied)
     })?;
+    if let Some(within) = network.narrowed_by() {
+        within.check(&checked).map_err(|denied| {
+            tracing::info!(tool, %denied, "outbound request denied by the session's policy");
+            refused(format!("{denied} in this session's network policy"))
+        })?;
+    }
     // Logged before injection, so a query-parameter secret never reaches the log.
     tracing::debug!(tool, %method, scheme = %target.scheme, host = %target.host, port = target.port, %path, "outbound request");
     inject(&network.rules, &network.secrets, &mut parts).map_err(refused)?;

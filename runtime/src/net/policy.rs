@@ -84,7 +84,45 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
+/// A rule field that can never match as written, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidRule {
+    /// The field, e.g. `host` or `allow[2].scheme`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn invalid(field: &str, reason: String) -> InvalidRule {
+    InvalidRule { field: field.to_string(), reason }
+}
+
+/// Checks a target pattern (of an allow or injection rule) for what serde can't:
+/// a supported scheme, a host without paths or spaces, a path prefix from `/`.
+pub fn check_target(scheme: &str, host: &str, path_prefix: &str) -> Result<(), InvalidRule> {
+    if scheme != "https" && scheme != "http" {
+        return Err(invalid("scheme", format!("{scheme:?} is neither \"https\" nor \"http\"")));
+    }
+    if host.trim().is_empty() || host.contains(|c: char| c == '/' || c.is_whitespace()) {
+        return Err(invalid("host", format!("{host:?} is not a host name or IP address")));
+    }
+    if !path_prefix.starts_with('/') {
+        return Err(invalid("path_prefix", format!("{path_prefix:?} must start with `/`")));
+    }
+    Ok(())
+}
+
 impl Rule {
+    /// Checks that the rule can match: [`check_target`] and upper-case methods.
+    pub fn validate(&self) -> Result<(), InvalidRule> {
+        check_target(&self.scheme, &self.host, &self.path_prefix)?;
+        if let Some(method) = self.methods.iter().find(|m| m.is_empty() || **m != m.to_ascii_uppercase()) {
+            return Err(invalid("methods", format!("{method:?} is not an upper-case method")));
+        }
+        Ok(())
+    }
+
     fn host_matches(&self, host: &str) -> bool {
         let (pattern, host) = (self.host.to_ascii_lowercase(), host.to_ascii_lowercase());
         match pattern.strip_prefix("*.") {
@@ -116,6 +154,14 @@ pub(crate) fn path_within(path: &str, prefix: &str) -> bool {
 }
 
 impl Policy {
+    /// Checks every rule ([`Rule::validate`]); the field names the rule's index.
+    pub fn validate(&self) -> Result<(), InvalidRule> {
+        for (i, rule) in self.allow.iter().enumerate() {
+            rule.validate().map_err(|err| InvalidRule { field: format!("allow[{i}].{}", err.field), ..err })?;
+        }
+        Ok(())
+    }
+
     /// The first rule allowing `target`, or why none does.
     pub fn check(&self, target: &Target<'_>) -> Result<&Rule, Denied> {
         self.allow.iter().find(|rule| rule.allows(target)).ok_or_else(|| Denied::NoRule {

@@ -125,3 +125,36 @@ async fn response_size_time_and_request_count_are_limited() {
     }
     refused(&session, json!({"url": url}), "a tool call may send at most 3 requests").await;
 }
+
+#[tokio::test]
+async fn a_session_policy_narrows_the_host_policy_and_never_widens_it() {
+    let servers = Servers::start().await;
+    let runtime = super::super::runtime();
+    let port = servers.api.port;
+    let v1_reads = Rule { path_prefix: "/v1".into(), methods: vec!["GET".into()], ..allow(port) };
+    let session = fetch_session(&runtime, network(&servers, bearer()).within(Policy { allow: vec![v1_reads] })).await;
+    let narrowed = "in this session's network policy";
+    refused(&session, json!({"url": servers.api("/v2/x")}), narrowed).await;
+    refused(&session, json!({"url": servers.api("/v1/x"), "method": "POST"}), narrowed).await;
+    refused(&session, json!({"url": servers.elsewhere("/echo")}), narrowed).await;
+    assert_eq!(servers.api.log.count() + servers.elsewhere.log.count(), 0, "nothing refused reached a server");
+    let output = fetch(&session, json!({"url": servers.api("/v1/ok")})).await;
+    assert!(!output.is_error, "what both policies allow passes: {}", output.content);
+    let served = servers.api.log.count();
+
+    // Allowing what the host doesn't changes nothing: neither another host nor a
+    // private address the host's rules don't name.
+    let by_name = Rule { host: "localhost".into(), ..allow(port) };
+    let host = network(&servers, bearer()).with_tool_policy("fetch", Policy { allow: vec![by_name.clone()] });
+    let wider = Policy { allow: vec![by_name, allow(port), Rule { host: "example.com".into(), ..allow(80) }] };
+    let session = fetch_session(&runtime, host.within(wider)).await;
+    refused(&session, json!({"url": servers.api("/echo")}), "no network rule allows GET http://127.0.0.1").await;
+    refused(&session, json!({"url": "http://example.com/"}), "no network rule allows GET http://example.com").await;
+    refused(
+        &session,
+        json!({"url": format!("http://localhost:{port}/echo")}),
+        "a loopback address that tools may not reach",
+    )
+    .await;
+    assert_eq!(servers.api.log.count(), served, "nothing more reached the server");
+}
