@@ -38,6 +38,20 @@ pub enum Event {
         /// Whether the call failed.
         is_error: bool,
     },
+    /// A tool call a client made directly, outside any run (over MCP), with its
+    /// result. Not part of the model's conversation: the client holds its own.
+    ClientToolCall {
+        /// The harness's id for the call.
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// The input as the client sent it (secrets redacted).
+        input: serde_json::Value,
+        /// The result text returned to the client.
+        content: String,
+        /// Whether the call failed.
+        is_error: bool,
+    },
     /// The run failed (a provider error, for instance) and stopped.
     Error {
         /// What went wrong.

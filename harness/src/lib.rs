@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod config;
 pub mod conversation;
 pub mod event;
+pub mod mcp;
 pub mod provider;
 pub mod server;
 pub mod settings;

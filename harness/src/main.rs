@@ -55,6 +55,12 @@ enum Command {
     /// takes the token in HARNESS_ADMIN_TOKEN. Runs a killed or stopped server left
     /// in progress resume at start.
     Serve(cli::serve_cmd::ServeArgs),
+    /// Serve the sandboxed tools to one MCP client over stdin/stdout.
+    ///
+    /// The client works in a session of its own (created at its first tool call,
+    /// or the one `--session` names); every call is committed to the database.
+    /// Point an MCP client at `harness mcp` as a stdio server.
+    Mcp(cli::mcp_cmd::McpArgs),
     /// Manage the accounts of `harness serve`.
     #[command(subcommand)]
     Users(cli::serve_cmd::UsersCommand),
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
             Command::Run(args) => cli::run_cmd::run(&globals, args).await,
             Command::Sessions(command) => cli::sessions_cmd::run(&globals, command).await,
             Command::Serve(args) => cli::serve_cmd::run(&globals, args).await,
+            Command::Mcp(args) => cli::mcp_cmd::run(&globals, args).await,
             Command::Users(command) => cli::serve_cmd::users(&globals, command),
             Command::Tools(command) => {
                 cli::tools_cmd::run(command, globals.cache_dir.clone(), globals.tools_dir.clone()).await
@@ -109,7 +116,9 @@ fn main() -> ExitCode {
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HARNESS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // rmcp logs every error answer it sends (an unknown tool, bad arguments) as a
+        // warning; those are the client's mistakes, answered to the client.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rmcp=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();

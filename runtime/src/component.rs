@@ -31,6 +31,7 @@ pub struct ToolComponent {
     hash: blake3::Hash,
     pub(crate) pre: Pre,
     pub(crate) specs: Vec<CheckedSpec>,
+    network: bool,
 }
 
 impl std::fmt::Debug for ToolComponent {
@@ -60,6 +61,13 @@ impl ToolComponent {
             Pre::Tool(_) => ComponentKind::Tool,
             Pre::Command(_) => ComponentKind::Command,
         }
+    }
+
+    /// Whether it imports `wasi:http/outgoing-handler`: only then can its tools
+    /// send requests (as far as the network policy lets them). What a component
+    /// imports is what it declares it may do; an unused import is still a claim.
+    pub fn uses_network(&self) -> bool {
+        self.network
     }
 
     /// The tools it offers, as cached at load time.
@@ -101,7 +109,11 @@ pub(crate) async fn load(runtime: &Runtime, name: &str, bytes: Vec<u8>) -> Resul
     {
         cache.put(runtime.engine_key(), &hash, &component, &Meta { command, specs });
     }
-    Ok(ToolComponent { name: name.to_string(), hash, pre, specs: checked })
+    let network = component
+        .component_type()
+        .imports(runtime.engine())
+        .any(|(import, _)| import.starts_with("wasi:http/outgoing-handler@"));
+    Ok(ToolComponent { name: name.to_string(), hash, pre, specs: checked, network })
 }
 
 /// Rejects what is not a component before handing it to the compiler, so the

@@ -66,6 +66,11 @@ impl Toolbox {
         self.lookup(tool).map(|(_, checked)| &checked.spec)
     }
 
+    /// The component offering `tool`, if present.
+    pub fn component(&self, tool: &str) -> Option<&Arc<ToolComponent>> {
+        self.by_name.get(tool).map(|&index| &self.components[index])
+    }
+
     /// The loaded components.
     pub fn components(&self) -> &[Arc<ToolComponent>] {
         &self.components

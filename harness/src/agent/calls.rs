@@ -84,7 +84,7 @@ pub(super) async fn run(
 
 /// Runs one call: the model's input is checked before anything is instantiated,
 /// and every failure becomes an error result for the model.
-async fn execute(id: &SessionId, session: &runtime::Session, call: &PendingCall) -> (String, bool) {
+pub(super) async fn execute(id: &SessionId, session: &runtime::Session, call: &PendingCall) -> (String, bool) {
     let input = match &call.input {
         Value::Object(_) => call.input.to_string(),
         Value::String(raw) => return (format!("the input for `{}` is not valid JSON: {raw}", call.name), true),

@@ -18,6 +18,7 @@
 //! - the run's end (`RunEnded`, with an `Error` first when it failed).
 
 mod calls;
+mod client;
 mod price;
 mod transcript;
 
@@ -37,6 +38,7 @@ use crate::provider::Provider;
 use crate::settings::{SessionSettings, tighter};
 use crate::store::{NewSession, SessionId, Status, Step, Store, StoreError};
 
+pub use client::{Attached, ClientCallResult};
 pub use price::{Budget, Price, PriceTable};
 use transcript::{Next, Transcript};
 
@@ -303,7 +305,7 @@ impl Agent {
                 model
             }
         };
-        let toolbox = self.session_toolbox(&options.settings)?;
+        let toolbox = self.tools_for(&options.settings)?;
         let mut tool_versions = BTreeMap::new();
         for component in toolbox.components() {
             for spec in component.specs().filter(|spec| toolbox.spec(&spec.name).is_some()) {
@@ -321,8 +323,9 @@ impl Agent {
         })
     }
 
-    /// The agent's toolbox, or the part of it `settings` names.
-    fn session_toolbox(&self, settings: &SessionSettings) -> Result<Arc<Toolbox>, AgentError> {
+    /// The tools a session with `settings` offers: the agent's, or the part of
+    /// them `settings` names.
+    pub fn tools_for(&self, settings: &SessionSettings) -> Result<Arc<Toolbox>, AgentError> {
         let Some(tools) = &settings.tools else { return Ok(self.toolbox.clone()) };
         match self.toolbox.only(tools.iter().map(String::as_str)) {
             Ok(toolbox) => Ok(Arc::new(toolbox)),
@@ -406,7 +409,7 @@ impl Agent {
         Ok(RunGuard { agent: self, id: *id })
     }
 
-    /// Commits one step and tells the observer.
+    /// Commits one step and tells the observer; returns the first event's seq.
     fn commit(
         &self,
         id: &SessionId,
@@ -414,12 +417,13 @@ impl Agent {
         snapshot: Option<Snapshot>,
         status: Option<Status>,
         observer: &dyn Observer,
-    ) -> Result<(), AgentError> {
+    ) -> Result<u64, AgentError> {
         let count = events.len() as u64;
         let step = Step { events, snapshot, status };
         let checkpoint = off_the_workers(|| self.store.commit_step(id, &step))?;
-        observer.committed(checkpoint.last_seq + 1 - count, &step.events);
-        Ok(())
+        let first = checkpoint.last_seq + 1 - count;
+        observer.committed(first, &step.events);
+        Ok(first)
     }
 
     /// The loop: reads the log, then takes steps until the run ends.

@@ -95,7 +95,7 @@ impl Transcript {
                 });
                 self.unanswered.retain(|id| id != call_id);
             }
-            Event::Error { .. } => {}
+            Event::Error { .. } | Event::ClientToolCall { .. } => {}
             Event::RunEnded { reason } => {
                 self.open = false;
                 self.last_end = Some(reason.clone());

@@ -1,5 +1,6 @@
 //! The subcommands of the `harness` binary, and what they share.
 
+pub mod mcp_cmd;
 pub mod render;
 pub mod run_cmd;
 pub mod serve_cmd;

@@ -103,7 +103,10 @@ impl Observer for Terminal {
                         state.end_line(out);
                         let _ = writeln!(out, "✗ {message}");
                     }
-                    Event::UserMessage { .. } | Event::ToolStarted { .. } | Event::RunEnded { .. } => {}
+                    Event::UserMessage { .. }
+                    | Event::ToolStarted { .. }
+                    | Event::RunEnded { .. }
+                    | Event::ClientToolCall { .. } => {}
                 }
             }
         });

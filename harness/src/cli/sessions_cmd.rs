@@ -266,6 +266,10 @@ fn log_line(logged: &LoggedEvent) -> String {
             let verdict = if *is_error { "error" } else { "ok" };
             ("result", format!("{name} {verdict}: {}", first_line(content, 80)))
         }
+        Event::ClientToolCall { name, input, content, is_error, .. } => {
+            let verdict = if *is_error { "error" } else { "ok" };
+            ("client", format!("{name} {} {verdict}: {}", compact_json(input, 60), first_line(content, 60)))
+        }
         Event::Error { message } => ("error", first_line(message, 120)),
         Event::RunEnded { reason } => ("ended", render::reason(reason).to_string()),
     };

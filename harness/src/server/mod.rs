@@ -24,6 +24,7 @@ pub mod error;
 mod events;
 mod files;
 mod hub;
+mod mcp;
 mod metrics;
 mod openapi;
 mod runs;
@@ -185,13 +186,17 @@ fn table() -> Table {
 
 /// Every (method, path) the router answers, paths in axum's syntax.
 pub fn routes() -> Vec<(Method, &'static str)> {
-    table().routes
+    let mut routes = table().routes;
+    // Served by rmcp's service as a whole, not routed per method.
+    routes.extend([Method::POST, Method::GET, Method::DELETE].map(|method| (method, "/mcp")));
+    routes
 }
 
 /// The API as an axum router.
 pub fn app(state: ServerState) -> Router {
     table()
         .router
+        .merge(mcp::router(&state))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint doesn't take that method; see /openapi.json")

@@ -85,6 +85,29 @@ pub fn openapi() -> Value {
             "schemas": schemas()
         },
         "paths": {
+            "/mcp": {
+                "post": {
+                    "summary": "Model Context Protocol, Streamable HTTP transport (JSON-RPC; revisions 2025-11-25 \
+                        and the stateless 2026-07-28). The tools run in the caller's sessions; the optional \
+                        `Harness-Session` header names one of the caller's sessions to attach to",
+                    "security": user,
+                    "parameters": [{ "name": "Harness-Session", "in": "header", "required": false,
+                        "schema": { "type": "string", "format": "uuid" } }],
+                    "responses": { "200": { "description": "A JSON-RPC response, as JSON or an event stream" },
+                        "202": { "description": "A notification or response was accepted" },
+                        "401": error("No token, or a bad one") }
+                },
+                "get": {
+                    "summary": "MCP: the server-to-client event stream of an MCP session (2025-11-25)",
+                    "security": user,
+                    "responses": { "200": { "description": "An event stream" }, "401": error("No token, or a bad one") }
+                },
+                "delete": {
+                    "summary": "MCP: end an MCP session (its harness session stays)",
+                    "security": user,
+                    "responses": { "202": { "description": "Ended" }, "401": error("No token, or a bad one") }
+                }
+            },
             "/openapi.json": { "get": {
                 "summary": "This document (no token needed)", "security": [],
                 "responses": { "200": json_response("The OpenAPI document", json!({ "type": "object" })) }
@@ -256,10 +279,12 @@ fn schemas() -> Value {
             "type": "object", "required": ["seq", "event"],
             "description": "The seq, then the event's fields; `event` names its kind: user_message {text}, \
                 model_answer {content, stop_reason, usage, model}, tool_started {call_id, name}, \
-                tool_result {call_id, name, content, is_error}, error {message}, run_ended {reason}",
+                tool_result {call_id, name, content, is_error}, client_tool_call {call_id, name, input, content, is_error} \
+                (a call made over MCP, outside any run), error {message}, run_ended {reason}",
             "properties": {
                 "seq": integer,
-                "event": { "enum": ["user_message", "model_answer", "tool_started", "tool_result", "error", "run_ended"] }
+                "event": { "enum": ["user_message", "model_answer", "tool_started", "tool_result", "client_tool_call",
+                    "error", "run_ended"] }
             }
         },
         "Delta": { "type": "object", "required": ["type"], "properties": {

@@ -5,6 +5,7 @@ mod agent;
 mod cli;
 mod cli_run;
 mod cli_sessions;
+mod client_calls;
 mod crash;
 mod file_tools;
 mod load;

@@ -24,6 +24,7 @@ fn kinds(records: &[EventRecord]) -> Vec<&'static str> {
             Event::ModelAnswer(_) => "answer",
             Event::ToolStarted { .. } => "started",
             Event::ToolResult { .. } => "result",
+            Event::ClientToolCall { .. } => "client",
             Event::Error { .. } => "error",
             Event::RunEnded { .. } => "end",
         })
