@@ -192,3 +192,18 @@ fn a_rule_naming_a_missing_secret_is_refused_up_front() {
     let err = Network::new(Policy::default(), SecretStore::new(), vec![rule]).unwrap_err();
     assert_eq!(err.to_string(), "injection rule for api.example.com names secret `NOPE`, which is not configured");
 }
+
+#[tokio::test]
+async fn only_components_importing_wasi_http_are_said_to_use_the_network() {
+    let runtime = super::runtime();
+    let fetch = runtime.load_file(fixtures::tool("fetch")).await.expect("fetch loads");
+    let files = runtime.load_file(fixtures::tool("read_file")).await.expect("read_file loads");
+    assert!(fetch.uses_network(), "fetch imports wasi:http/outgoing-handler");
+    assert!(!files.uses_network(), "read_file imports no wasi:http");
+    let mut toolbox = runtime::Toolbox::new();
+    toolbox.add(fetch).unwrap();
+    toolbox.add(files).unwrap();
+    assert!(toolbox.component("fetch").is_some_and(|c| c.uses_network()));
+    assert!(toolbox.component("read_file").is_some_and(|c| !c.uses_network()));
+    assert!(toolbox.component("nope").is_none());
+}
