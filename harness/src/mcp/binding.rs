@@ -18,14 +18,43 @@ use crate::store::{SessionId, Status, StoreError};
 /// The title of a user's default session, used by stateless requests that name none.
 const DEFAULT_TITLE: &str = "MCP client (default)";
 
-/// The session an MCP session (stdio, or HTTP with the handshake) is bound to,
-/// from its first tool call on. Calls of one MCP session run one at a time.
+/// What an MCP session (stdio, or HTTP with the handshake) is bound to: the user
+/// who opened it, and from its first tool call on, a harness session. Calls of
+/// one MCP session run one at a time.
 #[derive(Clone, Default)]
-pub(super) struct Binding(Arc<tokio::sync::Mutex<Option<Bound>>>);
+pub(super) struct Binding(Arc<BindingState>);
 
-struct Bound {
-    owner: String,
-    attached: Attached,
+#[derive(Default)]
+struct BindingState {
+    /// Set by `initialize` over HTTP, else by the first request.
+    owner: std::sync::Mutex<Option<String>>,
+    attached: tokio::sync::Mutex<Option<Attached>>,
+}
+
+impl Binding {
+    /// Records who opened the MCP session.
+    pub fn opened_by(&self, user: &str) {
+        self.0.owner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(|| user.to_string());
+    }
+
+    /// Refuses a caller other than the user who opened the MCP session: knowing
+    /// an MCP session's id gives no one else its tools or its harness session.
+    fn check(&self, caller: &Caller) -> Result<(), McpError> {
+        if caller.per_request {
+            return Ok(());
+        }
+        let mut owner = self.0.owner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match owner.as_deref() {
+            Some(owner) if owner != caller.owner => {
+                Err(McpError::invalid_request("this MCP session belongs to another user", None))
+            }
+            Some(_) => Ok(()),
+            None => {
+                *owner = Some(caller.owner.clone());
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Who makes a request, and what it asks for.
@@ -78,13 +107,14 @@ pub(super) async fn toolbox(
     binding: &Binding,
     caller: &Caller,
 ) -> Result<Arc<Toolbox>, McpError> {
+    binding.check(caller)?;
     if let Some(id) = caller.requested {
         return Ok(open(shared, caller, id).await?.toolbox().clone());
     }
     if !caller.per_request
-        && let Some(bound) = binding.0.lock().await.as_ref()
+        && let Some(attached) = binding.0.attached.lock().await.as_ref()
     {
-        return Ok(bound.attached.toolbox().clone());
+        return Ok(attached.toolbox().clone());
     }
     shared.agent.tools_for(&shared.options.settings).map_err(to_mcp)
 }
@@ -105,26 +135,21 @@ pub(super) async fn call(
         };
         return run(shared, &mut attached, &name, input).await;
     }
-    let mut slot = binding.0.lock().await;
-    if let Some(bound) = slot.as_ref()
-        && bound.owner != caller.owner
-    {
-        return Err(McpError::invalid_request("this MCP session belongs to another user", None));
-    }
+    binding.check(caller)?;
+    let mut slot = binding.0.attached.lock().await;
     let rebind = match (slot.as_ref(), caller.requested) {
         (None, _) => true,
-        (Some(bound), Some(id)) => *bound.attached.id() != id,
+        (Some(attached), Some(id)) => *attached.id() != id,
         (Some(_), None) => false,
     };
     if rebind {
-        let attached = match caller.requested {
+        *slot = Some(match caller.requested {
             Some(id) => open(shared, caller, id).await?,
             None => create(shared, caller, SESSION_TITLE).await?,
-        };
-        *slot = Some(Bound { owner: caller.owner.clone(), attached });
+        });
     }
-    let bound = slot.as_mut().expect("bound above");
-    run(shared, &mut bound.attached, &name, input).await
+    let attached = slot.as_mut().expect("bound above");
+    run(shared, attached, &name, input).await
 }
 
 async fn run(
@@ -140,9 +165,13 @@ async fn run(
             None,
         ));
     }
-    let observer = Hooked { shared: shared.clone(), session: *attached.id(), started: Instant::now() };
-    let span = tracing::info_span!("mcp_call", session = %attached.id(), tool = %name);
     let id = *attached.id();
+    // Clients of one session (stateless requests, several MCP sessions attached
+    // to it) take turns rather than being refused as busy.
+    let turn = shared.session_lock(id);
+    let _turn = turn.lock().await;
+    let observer = Hooked { shared: shared.clone(), session: id, started: Instant::now() };
+    let span = tracing::info_span!("mcp_call", session = %id, tool = %name);
     match shared.agent.call_tool(attached, name, input, &observer).instrument(span).await {
         Ok(result) => Ok(tools::result(&id, result)),
         Err(err) => Err(to_mcp(err)),

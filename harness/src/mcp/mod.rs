@@ -21,12 +21,13 @@
 mod binding;
 mod tools;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams, InitializeResult,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -85,6 +86,27 @@ struct Shared {
     /// Serializes the creation of users' default sessions, so two first requests
     /// don't create two.
     defaults: tokio::sync::Mutex<()>,
+    /// One lock per session with client calls in flight, so they take turns.
+    turns: std::sync::Mutex<HashMap<SessionId, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl Shared {
+    fn new(agent: Arc<Agent>, options: McpOptions, hooks: Arc<dyn Hooks>) -> Arc<Shared> {
+        Arc::new(Shared { agent, options, hooks, defaults: Default::default(), turns: Default::default() })
+    }
+
+    /// The lock client calls to session `id` take turns on.
+    fn session_lock(&self, id: SessionId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(lock) = turns.get(&id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        // Entries of sessions nobody is calling are dropped as new ones come.
+        turns.retain(|_, lock| lock.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        turns.insert(id, Arc::downgrade(&lock));
+        lock
+    }
 }
 
 /// The MCP server: one instance per MCP session (or per stateless request).
@@ -102,8 +124,13 @@ impl McpServer {
 
 /// Serves MCP on stdin/stdout until the client closes it.
 pub async fn serve_stdio(agent: Arc<Agent>, options: McpOptions) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared { agent, options, hooks: Arc::new(NoHooks), defaults: Default::default() });
-    let service = McpServer::new(shared).serve(rmcp::transport::stdio()).await?;
+    let service =
+        match McpServer::new(Shared::new(agent, options, Arc::new(NoHooks))).serve(rmcp::transport::stdio()).await {
+            Ok(service) => service,
+            // A host that starts the command and closes it without connecting.
+            Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+            Err(err) => return Err(err.into()),
+        };
     service.waiting().await?;
     Ok(())
 }
@@ -116,7 +143,7 @@ pub fn http_service(
     hooks: Arc<dyn Hooks>,
     shutdown: CancellationToken,
 ) -> StreamableHttpService<McpServer, LocalSessionManager> {
-    let shared = Arc::new(Shared { agent, options: McpOptions::default(), hooks, defaults: Default::default() });
+    let shared = Shared::new(agent, McpOptions::default(), hooks);
     // Host checks guard unauthenticated local servers against DNS rebinding; this
     // endpoint takes a bearer token, which a rebinding page can't present, and
     // operators reach it by names we can't know.
@@ -137,6 +164,20 @@ impl ServerHandler for McpServer {
                  every call is checkpointed. Outbound requests pass the host's network policy, and \
                  credentials are added by the host, never seen by tools.",
             )
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        if let Some(McpUser(user)) =
+            context.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<McpUser>())
+        {
+            self.binding.opened_by(user);
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
     }
 
     async fn list_tools(

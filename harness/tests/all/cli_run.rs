@@ -396,7 +396,7 @@ async fn a_live_provider_streams_and_records_a_cassette_without_its_secrets() {
 #[test]
 fn the_readme_config_example_is_a_valid_config() {
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let start = readme.find("```toml\n").expect("a TOML example in the README") + "```toml\n".len();
+    let start = readme.find("```toml\n[provider]").expect("the config example in the README") + "```toml\n".len();
     let example = &readme[start..start + readme[start..].find("```").expect("the block ends")];
     let config = harness::config::Config::parse(Path::new("README.md"), example).unwrap_or_else(|err| panic!("{err}"));
     assert!(config.provider.is_some() && config.prices.0.contains_key("claude-sonnet-4-5 (scripted)"));

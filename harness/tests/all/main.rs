@@ -9,6 +9,7 @@ mod client_calls;
 mod crash;
 mod file_tools;
 mod load;
+mod mcp_clients;
 mod provider_anthropic;
 mod provider_openai;
 mod provider_replay;

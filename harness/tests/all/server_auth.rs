@@ -96,6 +96,26 @@ async fn every_endpoint_refuses_strangers_and_hides_other_users_sessions() {
     let (status, body) = server.call(Method::GET, &missing, Some(&ann), None).await;
     assert_eq!((status, error_message(&body)), (404, format!("session {id} not found")));
 
+    // /mcp: the token is checked before MCP sees anything; the owner speaks MCP.
+    for method in [Method::POST, Method::GET, Method::DELETE] {
+        for token in [None, Some(bad), Some(ADMIN)] {
+            let response = mcp_request(&server, method.clone(), token).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{method} /mcp with {token:?}");
+        }
+        covered.insert((method, "/mcp"));
+    }
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "matrix", "version": "1"}}});
+    let response = mcp_request(&server, Method::POST, Some(&ann)).json(&initialize).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mcp_session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    for (method, expected) in [(Method::GET, 404), (Method::DELETE, 404)] {
+        let request = mcp_request(&server, method.clone(), Some(&bob)).header("mcp-session-id", &mcp_session);
+        assert_eq!(request.send().await.unwrap().status().as_u16(), expected, "bob's {method} of ann's MCP session");
+    }
+    let request = mcp_request(&server, Method::DELETE, Some(&ann)).header("mcp-session-id", &mcp_session);
+    assert!(request.send().await.unwrap().status().is_success(), "ann ends her MCP session");
+
     // Every route but the public document is in the matrix.
     let routes: BTreeSet<(Method, &str)> =
         harness::server::routes().into_iter().filter(|(_, path)| *path != "/openapi.json").collect();
@@ -103,6 +123,14 @@ async fn every_endpoint_refuses_strangers_and_hides_other_users_sessions() {
     let (status, _) = server.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, 200, "the OpenAPI document is public");
     server.shutdown().await;
+}
+
+/// A request to `/mcp` with the headers Streamable HTTP asks for.
+fn mcp_request(server: &TestServer, method: Method, token: Option<&str>) -> reqwest::RequestBuilder {
+    server
+        .request(method, "/mcp", token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
 }
 
 /// Sends a case; an event stream answers its status only (its body never ends).
