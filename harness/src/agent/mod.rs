@@ -165,6 +165,8 @@ struct Scope {
     toolbox: Arc<Toolbox>,
     tool_defs: Arc<[ToolDef]>,
     network: Arc<Network>,
+    /// The system prompt, redacted.
+    system: Option<String>,
     max_turns: u32,
     budget: Budget,
 }
@@ -356,10 +358,12 @@ impl Agent {
             Some(policy) => Arc::new(self.network.within(policy.clone())),
         };
         let configured = self.config.budget;
+        let system = self.config.system.as_deref().map(|system| network.redactor().redact_str(system));
         Scope {
             toolbox,
             tool_defs,
             network,
+            system,
             max_turns: tighter(Some(self.config.max_turns), settings.max_turns).unwrap_or(self.config.max_turns),
             budget: Budget {
                 max_tokens: tighter(configured.max_tokens, settings.max_tokens),
@@ -462,6 +466,8 @@ impl Agent {
             .with_network(scope.network.clone());
         let mut root = meta.head.root;
         let model = meta.model.clone();
+        // Messages before this index have been checked for secrets.
+        let mut scanned = 0;
 
         let stopped = |usage: Usage| {
             let cost_usd = self.config.prices.cost(&model, &usage);
@@ -527,7 +533,8 @@ impl Agent {
             }
 
             let turn = tracing::info_span!("turn", n = transcript.turns_in_run + 1, model = %model);
-            let request = self.request(&model, &scope.tool_defs, std::mem::take(&mut transcript.messages));
+            let messages = std::mem::take(&mut transcript.messages);
+            let request = request(&model, &scope, messages, &mut scanned, self.config.max_answer_tokens);
             let mut on_event = |event: StreamEvent| observer.stream(&event);
             let answer = tokio::select! {
                 answer = self.provider.complete(&request, &mut on_event).instrument(turn) => Some(answer),
@@ -572,28 +579,41 @@ impl Agent {
             }
         }
     }
+}
 
-    /// The provider request for the conversation so far, with every secret the
-    /// network knows redacted.
-    /// The conversation is moved in, not copied (it grows with every turn); the
-    /// caller moves it back after the call.
-    fn request(&self, model: &str, tools: &Arc<[ToolDef]>, messages: Vec<Message>) -> ModelRequest {
-        let mut request = ModelRequest {
-            model: model.to_string(),
-            system: self.config.system.clone(),
-            messages,
-            tools: tools.clone(),
-            max_tokens: self.config.max_answer_tokens,
-        };
-        let redactor = self.network.redactor();
-        if !redactor.is_empty()
-            && let Ok(text) = serde_json::to_string(&request)
-            && redactor.finds(text.as_bytes())
-            && let Ok(clean) = serde_json::from_str(&redactor.redact_str(&text))
-        {
-            request = clean;
+/// The provider request for the conversation so far, with every secret the
+/// session's network knows redacted. What the log holds is redacted already
+/// (user text when it is committed, tool output in the sandbox); this is the last
+/// line, for what might slip through (a model repeating something).
+/// The conversation is moved in, not copied (it grows with every turn), and only
+/// what was added since the last request is checked: the messages from
+/// `scanned` on, and the last one before (results are appended to it).
+fn request(
+    model: &str,
+    scope: &Scope,
+    mut messages: Vec<Message>,
+    scanned: &mut usize,
+    max_tokens: u32,
+) -> ModelRequest {
+    let redactor = scope.network.redactor();
+    if !redactor.is_empty() {
+        let from = scanned.saturating_sub(1).min(messages.len());
+        for message in &mut messages[from..] {
+            if let Ok(text) = serde_json::to_string(message)
+                && redactor.finds(text.as_bytes())
+                && let Ok(clean) = serde_json::from_str(&redactor.redact_str(&text))
+            {
+                *message = clean;
+            }
         }
-        request
+    }
+    *scanned = messages.len();
+    ModelRequest {
+        model: model.to_string(),
+        system: scope.system.clone(),
+        messages,
+        tools: scope.tool_defs.clone(),
+        max_tokens,
     }
 }
 

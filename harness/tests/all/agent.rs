@@ -344,6 +344,57 @@ async fn secrets_never_reach_the_log_or_the_model() {
     assert!(!bytes.windows(secret.len()).any(|w| w == secret), "the secret is not in the database file");
 }
 
+/// Keeps every request it is asked, serialized, then answers from `inner`.
+struct Seen {
+    inner: Arc<dyn Provider>,
+    requests: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Provider for Seen {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn complete(
+        &self,
+        request: &ModelRequest,
+        on_event: &mut (dyn FnMut(StreamEvent) + Send),
+    ) -> Result<ModelAnswer, ProviderError> {
+        self.requests.lock().unwrap().push(serde_json::to_string(request).unwrap());
+        self.inner.complete(request, on_event).await
+    }
+}
+
+#[tokio::test]
+async fn a_secret_in_the_system_prompt_or_repeated_by_the_model_never_reaches_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut secrets = SecretStore::new();
+    secrets.insert("TOKEN", SecretValue::new("tok-1f2e3d4c5b6a7988"));
+    let network = Network::new(Policy::default(), secrets, vec![]).unwrap();
+    // The model "knows" the secret (it could only guess it): every later request must hide it.
+    let answers = vec![
+        answer("Using tok-1f2e3d4c5b6a7988.", vec![call("l1", "list_dir", json!({"path": "."}))]),
+        answer("Again.", vec![call("l2", "list_dir", json!({"path": "."}))]),
+        answer("Done.", vec![]),
+    ];
+    let replay = ReplayProvider::new(cassette(answers), dir.path().join("cassette.json"));
+    let seen = Arc::new(Seen { inner: Arc::new(replay), requests: Default::default() });
+    let config =
+        AgentConfig { system: Some("The deploy token is tok-1f2e3d4c5b6a7988.".into()), ..AgentConfig::default() };
+    let agent = agent_over(dir.path(), seen.clone(), config, network).await;
+    let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
+    agent.send(&id, "go", &Quiet, &CancellationToken::new()).await.unwrap();
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3);
+    for request in &requests {
+        assert!(!request.contains("tok-1f2e3d4c5b6a7988"), "{request}");
+        assert!(request.contains("The deploy token is [REDACTED:TOKEN]."), "{request}");
+    }
+    // The repeated secret is caught when it enters the conversation, and stays redacted.
+    assert!(requests[1].contains("Using [REDACTED:TOKEN]."), "{}", requests[1]);
+    assert!(requests[2].contains("Using [REDACTED:TOKEN]."), "{}", requests[2]);
+}
+
 /// A model that never answers.
 struct Silent;
 
