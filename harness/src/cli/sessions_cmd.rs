@@ -205,6 +205,24 @@ fn show(store: &Store, id: &SessionId, config: &Config) -> anyhow::Result<()> {
     field("harness", &session.harness_version)?;
     let tools: Vec<&str> = session.tool_versions.keys().map(String::as_str).collect();
     field("tools", &tools.join(", "))?;
+    let settings = &session.settings;
+    if let Some(policy) = &settings.network {
+        let hosts: Vec<String> =
+            policy.allow.iter().map(|rule| format!("{}://{}{}", rule.scheme, rule.host, rule.path_prefix)).collect();
+        let hosts = if hosts.is_empty() { "nothing".to_string() } else { hosts.join(", ") };
+        field("network", &format!("only {hosts} (within the configured policy)"))?;
+    }
+    let limits: Vec<String> = [
+        settings.max_turns.map(|n| format!("{n} turns per run")),
+        settings.max_tokens.map(|n| format!("{n} tokens")),
+        settings.max_cost_usd.map(|usd| format!("${usd:.2}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !limits.is_empty() {
+        field("limits", &limits.join(", "))?;
+    }
     let parent = match &session.parent {
         Some(fork) => format!("{} at step {} (event {})", fork.session, fork.step, fork.seq),
         None => "-".into(),

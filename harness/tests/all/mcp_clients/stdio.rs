@@ -95,7 +95,7 @@ async fn python_over_stdio_speaks_2026_and_a_second_process_reattaches_with_sess
 
     // `--tools` narrows the session a process creates.
     let mut narrow = Script::default();
-    let client = narrow.client(stdio(&home, &["--tools", "read_file,list_dir"], "session"));
+    let client = narrow.client(stdio(&home, &["--tools", "read_file,list_dir", "--allow-host", "docs.rs"], "session"));
     let listed = narrow.list(client);
     let write = narrow.call(client, "write_file", json!({"path": "x", "content": "y"}));
     let dir = narrow.call(client, "list_dir", json!({"path": "."}));
@@ -116,6 +116,14 @@ async fn python_over_stdio_speaks_2026_and_a_second_process_reattaches_with_sess
     assert_eq!(settings.tools, Some(names(&["list_dir", "read_file"])), "the narrowing is the session's own");
     assert_eq!(store.list_sessions(None).expect("sessions").len(), 2);
     drop(store);
+
+    // The CLI shows the narrowing and the client calls.
+    let show = crate::cli_run::success(&home.run(&["sessions", "show", &narrow_id.to_string()]));
+    assert!(show.contains("tools:       list_dir, read_file"), "{show}");
+    assert!(show.contains("network:     only https://docs.rs/ (within the configured policy)"), "{show}");
+    let log = crate::cli_run::success(&home.run(&["sessions", "log", &id.to_string()]));
+    let first = log.lines().next().unwrap_or_default();
+    assert!(first.contains(" client ") && first.contains("write_file") && first.contains(" ok: "), "{log}");
 
     // A session that isn't there, or isn't an id, is refused before any client connects.
     let missing = "01234567-89ab-7cde-8f01-23456789abcd";
