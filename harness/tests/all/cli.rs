@@ -50,7 +50,7 @@ fn check_reports_tools_or_the_reason_for_refusal() {
 }
 
 /// Builds `tools-wasm/template` the way a tool author does.
-fn build_template() -> PathBuf {
+pub fn build_template() -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let target = repo.join("target/guests");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -135,3 +135,30 @@ async fn python_over_stdio_speaks_2026_and_a_second_process_reattaches_with_sess
         assert!(stderr.contains(expected), "--session {session}: expected {expected:?} in {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installed_tool_is_listed_and_called_like_a_built_in() {
+    let home = Home::new();
+    let tools_dir = home.path("tools");
+    std::fs::create_dir_all(&tools_dir).expect("tools dir");
+    std::fs::copy(crate::cli::build_template(), tools_dir.join("line_count.wasm")).expect("install the tool");
+    let mut script = Script::default();
+    let client = script.client(stdio(&home, &["--tools-dir", tools_dir.to_str().expect("UTF-8")], "session"));
+    let listed = script.list(client);
+    script.call(client, "write_file", json!({"path": "notes.txt", "content": "one\ntwo\n"}));
+    let counted = script.call(client, "line_count", json!({"path": "notes.txt"}));
+    let out = script.run(Sdk::Python).await;
+
+    let mut expected: Vec<&str> = BUILTINS.to_vec();
+    expected.push("line_count");
+    assert_eq!(out.tool_names(listed), names(&expected), "{out:?}");
+    let tool = out.tools(listed).remove("line_count").expect("line_count is listed");
+    assert_eq!(tool["description"], "Counts the lines of a text file in /workspace. Input: a relative path.");
+    let hints = &tool["annotations"];
+    assert_eq!(
+        (&hints["readOnlyHint"], &hints["idempotentHint"], &hints["destructiveHint"], &hints["openWorldHint"]),
+        (&json!(true), &json!(true), &json!(false), &json!(false)),
+        "{tool}"
+    );
+    assert_eq!(out.ok(counted), "notes.txt has 2 lines");
+}
