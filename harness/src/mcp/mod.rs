@@ -44,6 +44,10 @@ use binding::{Binding, Caller};
 /// The header naming the session an HTTP request attaches to.
 pub const SESSION_HEADER: &str = "harness-session";
 
+/// How long an MCP session over HTTP may stay idle before it is closed (its
+/// harness session stays, and can be attached to again).
+pub const MCP_SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+
 /// The title of sessions created for MCP clients (and of a user's default one).
 pub const SESSION_TITLE: &str = "MCP client";
 
@@ -148,11 +152,12 @@ pub fn http_service(
     // endpoint takes a bearer token, which a rebinding page can't present, and
     // operators reach it by names we can't know.
     let config = StreamableHttpServerConfig::default().disable_allowed_hosts().with_cancellation_token(shutdown);
-    StreamableHttpService::new(
-        move || Ok(McpServer::new(shared.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    )
+    // rmcp closes an MCP session idle for 5 minutes by default; a client back from a
+    // longer pause would then start over in a new harness session, its files out of
+    // sight. Half an hour covers a break; `Harness-Session` covers the rest.
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(MCP_SESSION_IDLE);
+    StreamableHttpService::new(move || Ok(McpServer::new(shared.clone())), Arc::new(sessions), config)
 }
 
 impl ServerHandler for McpServer {
