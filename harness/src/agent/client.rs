@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use runtime::Toolbox;
 use runtime::vfs::ObjectId;
-use runtime::{DEFAULT_MOUNT, Toolbox, Workspace};
 use serde_json::Value;
 
 use super::transcript::PendingCall;
@@ -25,7 +25,6 @@ pub struct Attached {
     id: SessionId,
     scope: Scope,
     sandbox: Option<(runtime::Session, ObjectId)>,
-    calls: u64,
 }
 
 /// The result of a client call.
@@ -61,7 +60,7 @@ impl Agent {
                 "session {id} has an unfinished run; resume it (or let the server resume it) before attaching"
             )));
         }
-        Ok(Attached { id: *id, scope: self.scope(&meta.settings), sandbox: None, calls: 0 })
+        Ok(Attached { id: *id, scope: self.scope(&meta.settings), sandbox: None })
     }
 
     /// Runs `name` with `input` in the attached session's sandbox and commits the
@@ -83,24 +82,15 @@ impl Agent {
         // goes with it and the next call restores the committed one.
         let (sandbox, root) = match attached.sandbox.take() {
             Some((sandbox, root)) if root == head.root => (sandbox, root),
-            _ => {
-                let vfs = self
-                    .store
-                    .restore(&id, head.last_step, self.config.quota)
-                    .map_err(|err| AgentError::Filesystem { session: id, reason: err.to_string() })?;
-                let sandbox = runtime::Session::new(&self.runtime, attached.scope.toolbox.clone(), self.limits.clone())
-                    .with_workspace(Workspace::new(vfs, DEFAULT_MOUNT))
-                    .with_network(attached.scope.network.clone());
-                (sandbox, head.root)
-            }
+            _ => (self.sandbox(&id, head.last_step, &attached.scope)?, head.root),
         };
         let now = match self.config.clock {
             super::Clock::Fixed(now) => now,
             super::Clock::System => timestamp(SystemTime::now()),
         };
-        attached.calls += 1;
         let call = PendingCall {
-            id: format!("client-{}-{}", head.last_seq + 1, attached.calls),
+            // The seq its event will have: calls of a session are serialized by the claim.
+            id: format!("client-{}", head.last_seq + 1),
             name: name.to_string(),
             input,
             started: false,

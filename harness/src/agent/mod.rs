@@ -298,6 +298,17 @@ impl Agent {
         Ok(RunGuard { agent: self, id: *id })
     }
 
+    /// A sandbox for session `id` in `scope`, on its filesystem at `step`.
+    fn sandbox(&self, id: &SessionId, step: u64, scope: &Scope) -> Result<runtime::Session, AgentError> {
+        let vfs = self
+            .store
+            .restore(id, step, self.config.quota)
+            .map_err(|err| AgentError::Filesystem { session: *id, reason: err.to_string() })?;
+        Ok(runtime::Session::new(&self.runtime, scope.toolbox.clone(), self.limits.clone())
+            .with_workspace(Workspace::new(vfs, DEFAULT_MOUNT))
+            .with_network(scope.network.clone()))
+    }
+
     /// Commits one step and tells the observer; returns the first event's seq.
     fn commit(
         &self,
@@ -341,14 +352,8 @@ impl Agent {
             let cost_usd = self.config.prices.cost(&meta.model, &usage);
             return Ok(RunOutcome { reason, error: None, usage, cost_usd, stopped: false });
         }
-        let fs_error = |reason: String| AgentError::Filesystem { session: *id, reason };
-        let vfs =
-            self.store.restore(id, meta.head.last_step, self.config.quota).map_err(|e| fs_error(e.to_string()))?;
-        let workspace = Workspace::new(vfs, DEFAULT_MOUNT);
         let scope = self.scope(&meta.settings);
-        let session = runtime::Session::new(&self.runtime, scope.toolbox.clone(), self.limits.clone())
-            .with_workspace(workspace)
-            .with_network(scope.network.clone());
+        let session = self.sandbox(id, meta.head.last_step, &scope)?;
         let mut root = meta.head.root;
         let model = meta.model.clone();
         // Messages before this index have been checked for secrets.

@@ -18,44 +18,12 @@ use crate::store::{SessionId, Status, StoreError};
 /// The title of a user's default session, used by stateless requests that name none.
 const DEFAULT_TITLE: &str = "MCP client (default)";
 
-/// What an MCP session (stdio, or HTTP with the handshake) is bound to: the user
-/// who opened it, and from its first tool call on, a harness session. Calls of
-/// one MCP session run one at a time.
+/// The harness session an MCP session (stdio, or HTTP with the handshake) works
+/// in, from its first tool call on. Calls of one MCP session run one at a time.
+/// Only the user who opened an MCP session reaches it: the server's
+/// authentication layer answers anyone else's requests naming it with 404.
 #[derive(Clone, Default)]
-pub(super) struct Binding(Arc<BindingState>);
-
-#[derive(Default)]
-struct BindingState {
-    /// Set by `initialize` over HTTP, else by the first request.
-    owner: std::sync::Mutex<Option<String>>,
-    attached: tokio::sync::Mutex<Option<Attached>>,
-}
-
-impl Binding {
-    /// Records who opened the MCP session.
-    pub fn opened_by(&self, user: &str) {
-        self.0.owner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert_with(|| user.to_string());
-    }
-
-    /// Refuses a caller other than the user who opened the MCP session: knowing
-    /// an MCP session's id gives no one else its tools or its harness session.
-    fn check(&self, caller: &Caller) -> Result<(), McpError> {
-        if caller.per_request {
-            return Ok(());
-        }
-        let mut owner = self.0.owner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match owner.as_deref() {
-            Some(owner) if owner != caller.owner => {
-                Err(McpError::invalid_request("this MCP session belongs to another user", None))
-            }
-            Some(_) => Ok(()),
-            None => {
-                *owner = Some(caller.owner.clone());
-                Ok(())
-            }
-        }
-    }
-}
+pub(super) struct Binding(Arc<tokio::sync::Mutex<Option<Attached>>>);
 
 /// Who makes a request, and what it asks for.
 pub(super) struct Caller {
@@ -107,12 +75,11 @@ pub(super) async fn toolbox(
     binding: &Binding,
     caller: &Caller,
 ) -> Result<Arc<Toolbox>, McpError> {
-    binding.check(caller)?;
     if let Some(id) = caller.requested {
         return Ok(open(shared, caller, id).await?.toolbox().clone());
     }
     if !caller.per_request
-        && let Some(attached) = binding.0.attached.lock().await.as_ref()
+        && let Some(attached) = binding.0.lock().await.as_ref()
     {
         return Ok(attached.toolbox().clone());
     }
@@ -135,8 +102,7 @@ pub(super) async fn call(
         };
         return run(shared, &mut attached, &name, input).await;
     }
-    binding.check(caller)?;
-    let mut slot = binding.0.attached.lock().await;
+    let mut slot = binding.0.lock().await;
     let rebind = match (slot.as_ref(), caller.requested) {
         (None, _) => true,
         (Some(attached), Some(id)) => *attached.id() != id,

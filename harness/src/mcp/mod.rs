@@ -26,8 +26,8 @@ use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams, InitializeResult,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, PaginatedRequestParams,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -169,20 +169,6 @@ impl ServerHandler for McpServer {
                  every call is checkpointed. Outbound requests pass the host's network policy, and \
                  credentials are added by the host, never seen by tools.",
             )
-    }
-
-    async fn initialize(
-        &self,
-        request: InitializeRequestParams,
-        context: RequestContext<RoleServer>,
-    ) -> Result<InitializeResult, McpError> {
-        if let Some(McpUser(user)) =
-            context.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<McpUser>())
-        {
-            self.binding.opened_by(user);
-        }
-        context.peer.set_peer_info(request.clone());
-        self.negotiate_initialize(&request)
     }
 
     async fn list_tools(

@@ -44,10 +44,18 @@ pub fn cassette(answers: Vec<ModelAnswer>) -> Cassette {
     cassette
 }
 
-/// Counts the model calls a provider serves.
+/// Counts the model calls a provider serves, and keeps what each asked.
 pub struct Counting {
     inner: Arc<dyn Provider>,
     pub calls: AtomicUsize,
+    pub requests: std::sync::Mutex<Vec<ModelRequest>>,
+}
+
+impl Counting {
+    /// Counts the calls `inner` serves.
+    pub fn over(inner: Arc<dyn Provider>) -> Counting {
+        Counting { inner, calls: AtomicUsize::new(0), requests: Default::default() }
+    }
 }
 
 #[async_trait::async_trait]
@@ -61,6 +69,7 @@ impl Provider for Counting {
         on_event: &mut (dyn FnMut(StreamEvent) + Send),
     ) -> Result<ModelAnswer, ProviderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.requests.lock().unwrap().push(request.clone());
         self.inner.complete(request, on_event).await
     }
 }
@@ -77,7 +86,7 @@ pub async fn agent_with(
     network: Network,
 ) -> (Agent, Arc<Counting>) {
     let replay = ReplayProvider::new(cassette(answers), dir.join("cassette.json"));
-    let counting = Arc::new(Counting { inner: Arc::new(replay), calls: AtomicUsize::new(0) });
+    let counting = Arc::new(Counting::over(Arc::new(replay)));
     let config = AgentConfig { clock: Clock::Fixed(Timestamp { secs: 1_700_000_000, nanos: 0 }), ..config };
     (agent_over(dir, counting.clone(), config, network).await, counting)
 }
@@ -112,7 +121,8 @@ pub fn file(agent: &Agent, id: &SessionId, path: &str) -> Option<String> {
     Some(String::from_utf8(vfs.read(node, 0, size as usize).ok()?).expect("utf-8"))
 }
 
-fn results(events: &[Event]) -> Vec<(String, bool)> {
+/// The (content, is_error) of every tool result in `events`.
+pub fn results(events: &[Event]) -> Vec<(String, bool)> {
     events
         .iter()
         .filter_map(|event| match event {
@@ -344,27 +354,6 @@ async fn secrets_never_reach_the_log_or_the_model() {
     assert!(!bytes.windows(secret.len()).any(|w| w == secret), "the secret is not in the database file");
 }
 
-/// Keeps every request it is asked, serialized, then answers from `inner`.
-struct Seen {
-    inner: Arc<dyn Provider>,
-    requests: std::sync::Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl Provider for Seen {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn complete(
-        &self,
-        request: &ModelRequest,
-        on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<ModelAnswer, ProviderError> {
-        self.requests.lock().unwrap().push(serde_json::to_string(request).unwrap());
-        self.inner.complete(request, on_event).await
-    }
-}
-
 #[tokio::test]
 async fn a_secret_in_the_system_prompt_or_repeated_by_the_model_never_reaches_a_request() {
     let dir = tempfile::tempdir().unwrap();
@@ -378,13 +367,14 @@ async fn a_secret_in_the_system_prompt_or_repeated_by_the_model_never_reaches_a_
         answer("Done.", vec![]),
     ];
     let replay = ReplayProvider::new(cassette(answers), dir.path().join("cassette.json"));
-    let seen = Arc::new(Seen { inner: Arc::new(replay), requests: Default::default() });
+    let seen = Arc::new(Counting::over(Arc::new(replay)));
     let config =
         AgentConfig { system: Some("The deploy token is tok-1f2e3d4c5b6a7988.".into()), ..AgentConfig::default() };
     let agent = agent_over(dir.path(), seen.clone(), config, network).await;
     let id = agent.create_session("ann", SessionOptions::default(), None).unwrap();
     agent.send(&id, "go", &Quiet, &CancellationToken::new()).await.unwrap();
-    let requests = seen.requests.lock().unwrap().clone();
+    let requests: Vec<String> =
+        seen.requests.lock().unwrap().iter().map(|request| serde_json::to_string(request).unwrap()).collect();
     assert_eq!(requests.len(), 3);
     for request in &requests {
         assert!(!request.contains("tok-1f2e3d4c5b6a7988"), "{request}");

@@ -3,12 +3,11 @@
 //! ever narrowing what the harness is configured with.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use harness::agent::{Agent, AgentConfig, AgentError, Quiet, SessionOptions};
-use harness::conversation::{ModelAnswer, ModelRequest, StreamEvent};
+use harness::conversation::ModelAnswer;
 use harness::event::{EndReason, Event};
-use harness::provider::{Provider, ProviderError};
 use harness::settings::SessionSettings;
 use reqwest::Method;
 use runtime::net::Network;
@@ -16,41 +15,20 @@ use runtime::net::policy::{Policy, Rule};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::{agent_over, answer, call, events, file};
+use crate::agent::{Counting, agent_over, answer, call, events, file, results};
 use crate::server_util::{TestServer, config, error_message, replay};
 
-/// What the model was asked: the model name and the tools offered, per request.
-#[derive(Default)]
-struct Asked(Mutex<Vec<(String, Vec<String>)>>);
-
-/// A replayed model that records each request's model and tool names.
-struct Recording {
-    inner: Arc<dyn Provider>,
-    asked: Arc<Asked>,
-}
-
-#[async_trait::async_trait]
-impl Provider for Recording {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn complete(
-        &self,
-        request: &ModelRequest,
-        on_event: &mut (dyn FnMut(StreamEvent) + Send),
-    ) -> Result<ModelAnswer, ProviderError> {
-        let tools = request.tools.iter().map(|tool| tool.name.clone()).collect();
-        self.asked.0.lock().unwrap().push((request.model.clone(), tools));
-        self.inner.complete(request, on_event).await
-    }
+/// What the model was asked, per request: the model name and the tools offered.
+fn asked(provider: &Counting) -> Vec<(String, Vec<String>)> {
+    let requests = provider.requests.lock().unwrap();
+    requests.iter().map(|r| (r.model.clone(), r.tools.iter().map(|tool| tool.name.clone()).collect())).collect()
 }
 
 /// An agent whose default model is `scripted`, offering `other` too, answering `answers`.
-async fn recording_agent(dir: &std::path::Path, answers: Vec<ModelAnswer>) -> (Agent, Arc<Asked>) {
-    let asked = Arc::new(Asked::default());
-    let provider = Arc::new(Recording { inner: Arc::new(replay(dir, answers)), asked: asked.clone() });
+async fn recording_agent(dir: &std::path::Path, answers: Vec<ModelAnswer>) -> (Agent, Arc<Counting>) {
+    let provider = Arc::new(Counting::over(Arc::new(replay(dir, answers))));
     let config = AgentConfig { models: vec!["other".into()], ..AgentConfig::default() };
-    (agent_over(dir, provider, config, Network::default()).await, asked)
+    (agent_over(dir, provider.clone(), config, Network::default()).await, provider)
 }
 
 fn tools(names: &[&str]) -> Option<BTreeSet<String>> {
@@ -65,7 +43,7 @@ async fn a_session_runs_its_own_model_and_offers_only_its_tools() {
         answer("Listing.", vec![call("l", "list_dir", json!({"path": "."}))]),
         answer("Done.", vec![]),
     ];
-    let (agent, asked) = recording_agent(dir.path(), answers).await;
+    let (agent, provider) = recording_agent(dir.path(), answers).await;
     let options = SessionOptions {
         model: Some("other".into()),
         settings: SessionSettings { tools: tools(&["list_dir", "read_file"]), ..SessionSettings::default() },
@@ -75,19 +53,13 @@ async fn a_session_runs_its_own_model_and_offers_only_its_tools() {
     let outcome = agent.send(&id, "go", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::EndTurn);
 
-    let asked = asked.0.lock().unwrap().clone();
+    let asked = asked(&provider);
     assert_eq!(asked.len(), 3);
     for (model, offered) in &asked {
         assert_eq!(model, "other");
         assert_eq!(offered.iter().cloned().collect::<BTreeSet<_>>(), tools(&["list_dir", "read_file"]).unwrap());
     }
-    let results: Vec<(String, bool)> = events(&agent, &id)
-        .into_iter()
-        .filter_map(|event| match event {
-            Event::ToolResult { content, is_error, .. } => Some((content, is_error)),
-            _ => None,
-        })
-        .collect();
+    let results = results(&events(&agent, &id));
     assert!(results[0].1, "a tool outside the session's set is refused: {}", results[0].0);
     assert!(results[0].0.contains("there is no tool named `write_file`"), "{}", results[0].0);
     assert!(!results[1].1, "{}", results[1].0);
@@ -126,22 +98,22 @@ async fn a_session_limit_below_the_configured_one_binds() {
     let dir = tempfile::tempdir().unwrap();
     let looping: Vec<ModelAnswer> =
         (0..4).map(|n| answer("Again.", vec![call(&format!("l{n}"), "list_dir", json!({"path": "."}))])).collect();
-    let (agent, asked) = recording_agent(dir.path(), looping).await;
+    let (agent, provider) = recording_agent(dir.path(), looping).await;
     let turns = SessionSettings { max_turns: Some(2), ..SessionSettings::default() };
     let id =
         agent.create_session("ann", SessionOptions { settings: turns, ..SessionOptions::default() }, None).unwrap();
     let outcome = agent.send(&id, "go", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::MaxTurns);
-    assert_eq!(asked.0.lock().unwrap().len(), 2);
+    assert_eq!(asked(&provider).len(), 2);
 
     // Each scripted answer uses 120 tokens: a 150-token session stops after two.
     let tokens = SessionSettings { max_tokens: Some(150), ..SessionSettings::default() };
     let id =
         agent.create_session("ann", SessionOptions { settings: tokens, ..SessionOptions::default() }, None).unwrap();
-    let before = asked.0.lock().unwrap().len();
+    let before = asked(&provider).len();
     let outcome = agent.send(&id, "go", &Quiet, &CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.reason, EndReason::Budget);
-    assert_eq!(asked.0.lock().unwrap().len() - before, 2);
+    assert_eq!(asked(&provider).len() - before, 2);
 }
 
 #[tokio::test]
@@ -172,7 +144,7 @@ async fn settings_that_are_not_allowed_create_nothing() {
 #[tokio::test]
 async fn the_api_creates_sessions_with_their_own_settings_and_refuses_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let (agent, asked) = recording_agent(dir.path(), vec![answer("Hi.", vec![])]).await;
+    let (agent, provider) = recording_agent(dir.path(), vec![answer("Hi.", vec![])]).await;
     let server = TestServer::start(agent, config()).await;
     let ann = server.add_user("ann").await;
     let body = json!({
@@ -196,7 +168,7 @@ async fn the_api_creates_sessions_with_their_own_settings_and_refuses_bad_ones()
 
     server.json(Method::POST, &format!("/v1/sessions/{id}/messages"), &ann, Some(json!({"text": "hi"})), 202).await;
     server.wait_idle(&ann, &id).await;
-    let asked = asked.0.lock().unwrap().clone();
+    let asked = asked(&provider);
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0].0, "other");
     assert_eq!(asked[0].1.iter().cloned().collect::<BTreeSet<_>>(), tools(&["grep", "read_file"]).unwrap());
@@ -259,13 +231,7 @@ async fn a_session_network_policy_narrows_what_its_fetch_calls_reach() {
     let id =
         agent.create_session("ann", SessionOptions { settings: narrow, ..SessionOptions::default() }, None).unwrap();
     agent.send(&id, "fetch both", &Quiet, &CancellationToken::new()).await.unwrap();
-    let results: Vec<(String, bool)> = events(&agent, &id)
-        .into_iter()
-        .filter_map(|event| match event {
-            Event::ToolResult { content, is_error, .. } => Some((content, is_error)),
-            _ => None,
-        })
-        .collect();
+    let results = results(&events(&agent, &id));
     assert!(!results[0].1 && results[0].0.contains("served /public/a"), "{:?}", results[0]);
     assert!(results[1].1, "{:?}", results[1]);
     assert!(results[1].0.contains("in this session's network policy"), "{}", results[1].0);
